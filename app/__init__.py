@@ -1,0 +1,1 @@
+"""Mitmachen core: settings, database, app factory, accounts, sessions, security, i18n, CLI."""

@@ -1,0 +1,108 @@
+"""The composition root: builds the application from the packages' routes.
+
+This is the only module of app/ that imports the feature packages (proposals, voting, moderation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from app import admin, i18n
+from app.accounts import routes as account_routes
+from app.database import make_engine
+from app.i18n import lazy
+from app.security import CSRFMiddleware, SecurityHeadersMiddleware
+from app.settings import Settings
+from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
+from proposals import routes as proposal_routes
+from proposals import services as proposal_services
+
+log = logging.getLogger("mitmachen")
+
+# Main navigation and admin sections: (label msgid, path, permission or None).
+NAV_ITEMS = [
+    (lazy("Theme areas"), "/#themes", None),
+]
+ADMIN_SECTIONS = [
+    (lazy("Users and roles"), "/admin/users", "admin.users"),
+    (lazy("Theme areas and districts"), "/admin/config", "admin.config"),
+    (lazy("Pages"), "/admin/pages", "admin.pages"),
+]
+
+
+def models_modules() -> list[str]:
+    """Every module that defines tables (Alembic's env.py imports these)."""
+    return ["app.models", "proposals.models"]
+
+
+def cli_plugins() -> list[Callable]:
+    """Feature packages' CLI registrations: each takes argparse subparsers."""
+    plugins: list[Callable] = []
+    try:
+        from voting import cli as voting_cli
+    except ImportError:  # pragma: no cover - voting CLI not installed
+        voting_cli = None
+    if voting_cli is not None and hasattr(voting_cli, "register"):
+        plugins.append(voting_cli.register)
+    return plugins
+
+
+def demo_loaders() -> list[Callable]:
+    """Feature packages' demo data loaders: each takes (db, settings) and is idempotent."""
+    from proposals.demo import load as proposals_demo
+
+    return [proposals_demo]
+
+
+async def healthz(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
+    settings = (settings or Settings.from_env()).validate()
+    engine = engine or make_engine(settings)
+    i18n.load_catalogues()
+
+    routes = [
+        Route("/healthz", healthz),
+        Mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static"),
+        *account_routes.routes,
+        *admin.routes,
+        *proposal_routes.routes,
+    ]
+    middleware = [
+        Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=settings.session_cookie,
+            max_age=settings.session_absolute_hours * 3600,
+            same_site="lax",
+            https_only=settings.https,
+        ),
+        Middleware(CSRFMiddleware),
+    ]
+    app = Starlette(
+        debug=False,
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: render_error, Exception: render_error},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.templates = make_templates()
+    app.state.nav_items = NAV_ITEMS
+    app.state.admin_sections = ADMIN_SECTIONS
+    app.state.csrf_failure = csrf_failure_page
+    app.state.district_choices = proposal_services.district_choices
+    return app

@@ -1,0 +1,92 @@
+"""Revocable sessions: the signed cookie holds a random token; the server keeps its hash in
+``user_session`` with idle and absolute timeouts. Logout, password change, role change, suspension and
+"sign out everywhere" revoke the records, which a signed cookie alone could never do."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from app.database import utcnow
+from app.models import User, UserSession
+from app.security import new_token, token_digest
+from app.settings import Settings
+
+TOUCH_INTERVAL = dt.timedelta(seconds=60)
+
+
+def start_session(db: Session, session: dict, user: User, user_agent: str = "") -> UserSession:
+    """A fresh session at login (ASVS V7.2.4): the old cookie content, CSRF token included, is dropped."""
+    token = new_token()
+    record = UserSession(token_hash=token_digest(token), user_id=user.id, user_agent=user_agent[:200])
+    db.add(record)
+    db.flush()
+    session.clear()
+    session["sid"] = token
+    session["csrf"] = new_token(24)
+    return record
+
+
+def current_record(db: Session, session: dict) -> UserSession | None:
+    token = session.get("sid")
+    if not isinstance(token, str):
+        return None
+    return db.execute(
+        select(UserSession).where(UserSession.token_hash == token_digest(token))
+    ).scalar_one_or_none()
+
+
+def load_user(db: Session, session: dict, settings: Settings) -> User | None:
+    """The signed-in user, or None when the session is missing, revoked, idle or too old."""
+    record = current_record(db, session)
+    if record is None:
+        session.pop("sid", None)
+        return None
+    now = utcnow()
+    too_idle = now - record.last_seen_at > dt.timedelta(minutes=settings.session_idle_minutes)
+    too_old = now - record.created_at > dt.timedelta(hours=settings.session_absolute_hours)
+    if record.revoked_at is not None or too_idle or too_old:
+        if record.revoked_at is None:
+            record.revoked_at = now
+            record.revoked_reason = "timeout"
+        session.pop("sid", None)
+        return None
+    user = db.get(User, record.user_id)
+    if user is None or user.is_deleted or user.is_suspended(now):
+        session.pop("sid", None)
+        return None
+    if now - record.last_seen_at > TOUCH_INTERVAL:
+        record.last_seen_at = now
+    return user
+
+
+def end_session(db: Session, session: dict) -> None:
+    record = current_record(db, session)
+    if record is not None and record.revoked_at is None:
+        record.revoked_at = utcnow()
+        record.revoked_reason = "logout"
+    session.clear()
+
+
+def revoke_all(db: Session, user_id: int, reason: str, *, keep: UserSession | None = None) -> int:
+    """Revoke every active session of a user (optionally keeping the current one)."""
+    stmt = (
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    if keep is not None:
+        stmt = stmt.where(UserSession.id != keep.id)
+    return db.execute(stmt).rowcount or 0
+
+
+def active_sessions(db: Session, user_id: int) -> list[UserSession]:
+    return list(
+        db.execute(
+            select(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+            .order_by(UserSession.last_seen_at.desc())
+        ).scalars()
+    )

@@ -1,0 +1,138 @@
+"""Typed settings read from environment variables (see .env.example and docs/settings.md).
+
+Outside development the app refuses to start with a missing or default SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_SECRET = "dev-insecure-change-me"
+ENVIRONMENTS = ("development", "test", "production")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid."""
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, its environment variable (upper-case name) and its default."""
+
+    environment: str = "development"
+    secret_key: str = DEFAULT_SECRET
+    database_url: str = ""
+    data_dir: str = str(ROOT / "var")
+    base_url: str = "http://127.0.0.1:8000"
+    city_name: str = "Wuppertal"
+    platform_name: str = "Mitmachen"
+    default_locale: str = "de"
+    timezone: str = "Europe/Berlin"
+    mail_backend: str = "log"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_tls: str = "none"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_sender: str = "Mitmachen <noreply@localhost>"
+    session_idle_minutes: int = 120
+    session_absolute_hours: int = 24 * 7
+    email_token_hours: int = 48
+    reset_token_minutes: int = 60
+    rate_limit_login: str = "10/900"
+    rate_limit_register: str = "5/3600"
+    rate_limit_mail: str = "5/3600"
+    rate_limit_enabled: bool = True
+    trusted_proxies: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir) / 'mitmachen.sqlite3'}"
+
+    @property
+    def session_cookie(self) -> str:
+        return "__Host-session" if self.https else "session"
+
+    def rate(self, name: str) -> tuple[int, int]:
+        """A rate limit as (count, seconds) from a "count/seconds" setting."""
+        raw = getattr(self, f"rate_limit_{name}")
+        count, _, seconds = raw.partition("/")
+        return int(count), int(seconds)
+
+    def validate(self) -> Settings:
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
+        if self.environment == "production":
+            if not self.secret_key or self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
+                raise SettingsError(
+                    "SECRET_KEY is missing, the default, or shorter than 32 characters; "
+                    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if not self.https:
+                raise SettingsError("BASE_URL must be https:// in production")
+        if self.mail_backend not in ("log", "smtp"):
+            raise SettingsError("MAIL_BACKEND must be 'log' or 'smtp'")
+        if self.smtp_tls not in ("none", "starttls", "ssl"):
+            raise SettingsError("SMTP_TLS must be none, starttls or ssl")
+        if self.default_locale not in ("de", "en"):
+            raise SettingsError("DEFAULT_LOCALE must be de or en")
+        for name in ("login", "register", "mail"):
+            try:
+                count, seconds = self.rate(name)
+            except ValueError as exc:
+                raise SettingsError(f"RATE_LIMIT_{name.upper()} must look like 10/900") from exc
+            if count < 1 or seconds < 1:
+                raise SettingsError(f"RATE_LIMIT_{name.upper()} must be positive")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            key = f.name.upper()
+            if key not in env:
+                continue
+            raw = env[key]
+            try:
+                if f.type in ("int", int):
+                    values[f.name] = int(raw)
+                elif f.type in ("bool", bool):
+                    values[f.name] = _bool(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise SettingsError(f"{key}: {exc}") from exc
+        values.update(overrides)
+        return cls(**values).validate()  # type: ignore[arg-type]
+
+
+def documented_settings() -> list[str]:
+    """Names of the environment variables the app reads (kept honest by a docs test)."""
+    return [f.name.upper() for f in fields(Settings) if f.name != "extra"]

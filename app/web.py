@@ -1,0 +1,304 @@
+"""The web layer shared by every package: templates, the per-request unit of work, rendering, errors.
+
+A route is a plain function ``handler(request, db) -> Response`` wrapped by ``@view``: the form is
+parsed first, then the handler runs in a worker thread with its own database session, the signed-in
+user and the locale set. The session commits once after the handler returns and rolls back on any
+exception, so a change and its audit entry land together or not at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from app import i18n
+from app.database import new_session
+from app.models import Page, User
+from app.permissions import LoginRequired, can_user
+from app.ratelimit import RateLimited
+from app.sanitize import render_markdown
+from app.security import SAFE_METHODS, csrf_token
+from app.sessions import load_user
+from app.settings import ROOT, Settings
+
+log = logging.getLogger("mitmachen.web")
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+Handler = Callable[[Request, Session], Response]
+NO_STORE_PREFIXES = ("/account", "/admin", "/login", "/register", "/password")
+
+
+def _raw_gettext(message: str) -> str:
+    return i18n._catalogue().gettext(message)
+
+
+def _raw_ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n._catalogue().ngettext(singular, plural, n)
+
+
+@functools.cache
+def _static_digest(path: str) -> str:
+    full = (STATIC_DIR / path).resolve()
+    if STATIC_DIR not in full.parents or not full.is_file():
+        raise ValueError(f"no static file {path!r}")
+    return hashlib.sha256(full.read_bytes()).hexdigest()[:12]
+
+
+def static_url(path: str) -> str:
+    return f"/static/{path}?v={_static_digest(path)}"
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files with cache headers: versioned URLs (``?v=``) are immutable for a year."""
+
+    def file_response(self, full_path, stat_result, scope, status_code=200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"
+        )
+        return response
+
+
+def markdown_filter(text: str) -> Markup:
+    """Markdown rendered with raw HTML off and sanitised by nh3: the only ``Markup`` from user text."""
+    return Markup(render_markdown(text))
+
+
+def make_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(_raw_gettext, _raw_ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        static_url=static_url,
+        format_dt=i18n.format_dt,
+        format_day=i18n.format_day,
+        format_number=i18n.format_number,
+        format_cents=i18n.format_cents,
+        locale_names=i18n.LOCALE_NAMES,
+    )
+    env.filters.update(
+        dt=i18n.format_dt,
+        day=i18n.format_day,
+        number=i18n.format_number,
+        cents=i18n.format_cents,
+        markdown=markdown_filter,
+    )
+    return Jinja2Templates(env=env)
+
+
+@jinja2.pass_context
+def _can(ctx, name: str, obj: Any = None) -> bool:
+    return can_user(ctx.get("user"), name, obj)
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def base_context(request: Request, db: Session | None) -> dict[str, Any]:
+    state = request.app.state
+    user: User | None = getattr(request.state, "user", None)
+    pages: list[Page] = []
+    if db is not None:
+        pages = list(
+            db.execute(select(Page).where(Page.in_footer).order_by(Page.position, Page.id)).scalars()
+        )
+    locale = i18n.get_locale()
+    return {
+        "request": request,
+        "user": user,
+        "locale": locale,
+        "settings": state.settings,
+        "csrf_token": csrf_token(request.session),
+        "csp_nonce": request.scope.get("state", {}).get("csp_nonce", ""),
+        "footer_pages": pages,
+        "nav_items": state.nav_items,
+        "can": _can,
+        "current_path": request.url.path,
+        "login_next": quote(request.url.path, safe="/"),
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    *,
+    partial: str | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a page, or only ``partial`` when htmx asked (``HX-Request``)."""
+    db = getattr(request.state, "db", None)
+    ctx = base_context(request, db)
+    ctx.update(context)
+    name = partial if partial and request.headers.get("hx-request") == "true" else template
+    templates: Jinja2Templates = request.app.state.templates
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
+    if ctx["user"] is not None or request.url.path.startswith(NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(url: str, status_code: int = 303) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status_code)
+
+
+def flash(request: Request, message: str, kind: str = "success") -> None:
+    request.session.setdefault("flash", []).append({"message": message, "kind": kind})
+
+
+def form_of(request: Request) -> FormData:
+    return getattr(request.state, "form", None) or FormData()
+
+
+def choose_locale(request: Request, user: User | None) -> str:
+    if user is not None and user.locale in i18n.LOCALES:
+        return user.locale
+    cookie = request.cookies.get("lang")
+    if cookie in i18n.LOCALES:
+        return cookie
+    return settings_of(request).default_locale
+
+
+def error_page(
+    request: Request, status_code: int, message: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    if request.url.path.startswith("/api/"):
+        from starlette.responses import JSONResponse
+
+        code = {
+            400: "bad_request",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "rate_limited",
+        }.get(status_code, "error")
+        return JSONResponse(
+            {"error": {"code": code, "message": message or code.replace("_", " ")}},
+            status_code=status_code,
+            headers=headers,
+        )
+    return render(
+        request, "errors/error.html", status_code, status=status_code, message=message, headers=headers
+    )
+
+
+def _run(handler: Handler, request: Request) -> Response:
+    engine = request.app.state.engine
+    with new_session(engine) as db:
+        request.state.db = db
+        try:
+            user = load_user(db, request.session, settings_of(request))
+            request.state.user = user
+            i18n.set_locale(choose_locale(request, user))
+            try:
+                response = handler(request, db)
+            except LoginRequired:
+                db.rollback()
+                target = quote(
+                    request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&"
+                )
+                response = redirect(f"/login?next={target}")
+            except RateLimited as exc:
+                db.rollback()
+                response = error_page(
+                    request,
+                    429,
+                    i18n.gettext(
+                        "Too many attempts. Please wait %(minutes)s minutes and try again.",
+                        minutes=max(1, exc.retry_after // 60),
+                    ),
+                    headers={"Retry-After": str(exc.retry_after)},
+                )
+            except HTTPException as exc:
+                db.rollback()
+                response = error_page(
+                    request, exc.status_code, exc.detail if exc.status_code == 400 else None
+                )
+            db.commit()
+            return response
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            request.state.db = None
+
+
+def view(handler: Handler) -> Callable[[Request], Any]:
+    """Wrap ``handler(request, db)`` as a Starlette endpoint running one unit of work."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        if request.method not in SAFE_METHODS:
+            request.state.form = await request.form(max_files=10, max_fields=500)
+        return await run_in_threadpool(_run, handler, request)
+
+    return endpoint
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    """Exception handler for errors raised outside a view (no route, method not allowed, crashes)."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 500:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+
+    def handler(req: Request, db: Session) -> Response:
+        return error_page(req, status)
+
+    try:
+        return await run_in_threadpool(_run, handler, request)
+    except Exception:  # the database may be what failed: answer without it
+        log.exception("error page failed")
+        return HTMLResponse("<!doctype html><title>Error</title><h1>Error</h1>", status_code=status)
+
+
+async def csrf_failure_page(request: Request, why: str) -> Response:
+    log.warning("csrf rejected %s %s: %s", request.method, request.url.path, why)
+    i18n.set_locale(choose_locale(request, None))
+    msg = i18n.gettext(
+        "This form has expired or was sent from another site. Please reload the page and try again."
+    )
+    if request.url.path.startswith("/api/"):
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"error": {"code": "csrf", "message": msg}}, status_code=403)
+    return render(request, "errors/error.html", 403, status=403, message=msg)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limit(request: Request, db: Session, name: str, *account_keys: str) -> None:
+    """Count one attempt of kind ``name`` (login, register, mail) per client IP and per account key."""
+    from app.ratelimit import check_and_hit
+
+    settings = settings_of(request)
+    limit, window = settings.rate(name)
+    keys = [f"{name}:ip:{client_ip(request)}"] + [f"{name}:acct:{k}" for k in account_keys if k]
+    check_and_hit(db, keys, limit=limit, window_seconds=window, enabled=settings.rate_limit_enabled)

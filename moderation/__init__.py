@@ -1,0 +1,1 @@
+"""Flags, review queue, decisions with statements of reasons, appeals, transparency counts."""

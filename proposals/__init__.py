@@ -1,0 +1,1 @@
+"""Proposals, comments, supports, follows, theme areas, districts, search and the open-data API."""

@@ -114,7 +114,7 @@ def test_user_search_htmx_partial(client, make_user, login):
 
 
 def test_edit_page_and_render_markdown_safely(client, db, make_user, login):
-    """Admins edit the imprint; Markdown is rendered with raw HTML off and sanitised (no javascript: links)."""
+    """Admins edit the imprint; Markdown renders with raw HTML off, sanitised (no javascript: links)."""
     login(make_user("admin"))
     body = (
         "## Kontakt\n\n[Rathaus](https://www.wuppertal.de) [x](javascript:alert(1)) <script>alert(2)</script>"
@@ -142,7 +142,7 @@ def test_footer_links_to_pages(client):
 
 
 def test_nine_themes_and_ten_districts_seeded(client, db):
-    """The nine theme areas and Wuppertal's ten districts are there after migration; the home page lists them."""
+    """The nine theme areas and Wuppertal's ten districts are seeded; the home page lists them."""
     themes = query(db, Theme)
     assert len(themes) == 9 and len(query(db, District)) == 10
     html = client.get("/").text

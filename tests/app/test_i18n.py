@@ -18,7 +18,7 @@ TRANSLATIONS = ROOT / "app" / "translations"
 
 
 def test_every_message_has_a_german_translation():
-    """Every msgid of the template has a non-empty, non-fuzzy German translation with the same placeholders."""
+    """Every msgid of the template has a non-empty, non-fuzzy German translation, same placeholders."""
     import re
 
     with (TRANSLATIONS / "messages.pot").open("rb") as fh:
@@ -81,7 +81,7 @@ def test_template_is_up_to_date(tmp_path):
 
 
 def test_german_is_default_and_switch_to_english(client, db, make_user, login):
-    """Visitors see German; the header switch stores English in a cookie, and in the profile when logged in."""
+    """Visitors see German; the header switch stores English in a cookie (and the profile)."""
     home = client.get("/")
     assert '<html lang="de">' in home.text and "Anmelden" in home.text
     response = client.post_form("/language", {"locale": "en", "next": "/login"})

@@ -95,7 +95,7 @@ def test_security_headers_on_every_page_type(client, make_user, login):
 
 
 def test_hsts_and_secure_cookie_over_https(db, smtp_settings):
-    """ASVS V3.3.1/V3.4.1: over https the session cookie is __Host-, Secure, HttpOnly, SameSite=Lax; HSTS is set."""
+    """ASVS V3.3.1/V3.4.1: https cookie is __Host-, Secure, HttpOnly, SameSite=Lax; HSTS set."""
     from app.main import create_app
     from tests.conftest import make_settings
 

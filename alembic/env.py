@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 
+from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-from alembic import context
 from app.database import make_engine
 from app.main import models_modules
+from app.migrations import include_object
 from app.settings import Settings
 
 for module in models_modules():
@@ -25,6 +26,7 @@ def _url() -> str:
 
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:
     context.configure(
+        include_object=include_object,
         connection=connection,
         url=url,
         target_metadata=target_metadata,

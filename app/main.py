@@ -24,6 +24,8 @@ from app.i18n import lazy
 from app.security import CSRFMiddleware, SecurityHeadersMiddleware
 from app.settings import Settings
 from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
+from proposals import api as proposal_api
+from proposals import comment_routes
 from proposals import routes as proposal_routes
 from proposals import services as proposal_services
 
@@ -31,6 +33,7 @@ log = logging.getLogger("mitmachen")
 
 # Main navigation and admin sections: (label msgid, path, permission or None).
 NAV_ITEMS = [
+    (lazy("Proposals"), "/proposals", None),
     (lazy("Theme areas"), "/#themes", None),
 ]
 ADMIN_SECTIONS = [
@@ -79,6 +82,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         *account_routes.routes,
         *admin.routes,
         *proposal_routes.routes,
+        *comment_routes.routes,
+        *proposal_api.routes,
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, https=settings.https),

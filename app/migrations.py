@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from alembic import command
 from app.settings import ROOT
+
+# Search structures live outside the models (FTS5 tables on SQLite, a generated tsvector column on
+# PostgreSQL); migrations create them by hand and autogenerate must leave them alone.
+SEARCH_TABLE_PREFIX = "proposal_search"
+SEARCH_COLUMNS = {("proposal", "search_vector")}
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIX):
+        return False
+    if type_ == "column" and (obj.table.name, name) in SEARCH_COLUMNS:
+        return False
+    if type_ == "index" and name and name.startswith("ix_proposal_search"):
+        return False
+    return True
 
 
 def alembic_config(database_url: str) -> Config:

@@ -32,6 +32,8 @@ class User(SQLModel, table=True):
     role: str = Field(default=Role.RESIDENT.value, sa_column=Column(String(16), nullable=False))
     locale: str = Field(default="de", sa_column=Column(String(5), nullable=False))
     district_id: int | None = Field(default=None, foreign_key="district.id", ondelete="SET NULL")
+    # consent to show the display name in open data (API, exports); otherwise anonymous there
+    is_name_public: bool = Field(default=False)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     email_confirmed_at: dt.datetime | None = _ts()
     password_changed_at: dt.datetime | None = _ts()

@@ -57,6 +57,12 @@ class Settings:
     rate_limit_mail: str = "5/3600"
     rate_limit_enabled: bool = True
     trusted_proxies: str = ""
+    support_threshold: int = 300
+    support_window_days: int = 365
+    map_bbox: str = "51.16,7.00,51.33,7.32"
+    upload_max_mb: int = 5
+    comment_edit_minutes: int = 15
+    rate_limit_post: str = "30/3600"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -76,6 +82,16 @@ class Settings:
     @property
     def session_cookie(self) -> str:
         return "__Host-session" if self.https else "session"
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """The city's bounding box for map points: (south, west, north, east)."""
+        south, west, north, east = (float(x) for x in self.map_bbox.split(","))
+        return south, west, north, east
+
+    @property
+    def upload_dir(self) -> Path:
+        return Path(self.data_dir) / "uploads"
 
     def rate(self, name: str) -> tuple[int, int]:
         """A rate limit as (count, seconds) from a "count/seconds" setting."""
@@ -100,7 +116,15 @@ class Settings:
             raise SettingsError("SMTP_TLS must be none, starttls or ssl")
         if self.default_locale not in ("de", "en"):
             raise SettingsError("DEFAULT_LOCALE must be de or en")
-        for name in ("login", "register", "mail"):
+        try:
+            south, west, north, east = self.bbox
+        except ValueError as exc:
+            raise SettingsError("MAP_BBOX must be 'south,west,north,east' in degrees") from exc
+        if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+            raise SettingsError("MAP_BBOX must be 'south,west,north,east' in degrees")
+        if self.support_threshold < 1 or self.support_window_days < 1 or self.upload_max_mb < 1:
+            raise SettingsError("SUPPORT_THRESHOLD, SUPPORT_WINDOW_DAYS and UPLOAD_MAX_MB must be positive")
+        for name in ("login", "register", "mail", "post"):
             try:
                 count, seconds = self.rate(name)
             except ValueError as exc:

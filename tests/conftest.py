@@ -97,7 +97,7 @@ def reset_database(db: Database) -> None:
                 text("TRUNCATE " + ", ".join(f'"{t}"' for t in db.tables) + " RESTART IDENTITY CASCADE")
             )
         else:
-            for table in db.tables:
+            for table in [*db.tables, "proposal_search"]:
                 conn.execute(text(f'DELETE FROM "{table}"'))
     with new_session(db.engine) as session:
         ensure_pages(session)

@@ -10,8 +10,8 @@ Revises: 0001
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
+
 from app.database import UTCDateTime, utcnow
 from app.pages_defaults import PAGES
 from proposals.defaults import DISTRICTS, THEMES

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from alembic import command
-from app.migrations import alembic_config, is_current
+from app.migrations import alembic_config, include_object, is_current
 
 
 def test_models_match_migrations(db):
     """The same check as `alembic check`: no difference between the models and the migrated schema."""
     with db.engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+            SQLModel.metadata,
         )
     assert diff == []
     assert is_current(db.engine)

@@ -19,25 +19,22 @@ DEMO_USERS = [
 ]
 
 
+def ensure_rows(db: Session, model, rows: list[dict]) -> list[str]:
+    """Insert the rows whose ``slug`` is not in the table yet (idempotent); returns what was added."""
+    have = set(db.execute(select(model.slug)).scalars())
+    added = []
+    for position, row in enumerate(rows):
+        if row["slug"] not in have:
+            db.add(model(position=position, **row))
+            added.append(f"{model.__tablename__} {row['slug']}")
+    return added
+
+
 def ensure_pages(db: Session) -> list[str]:
     from app.pages_defaults import PAGES
 
-    done = []
-    have = set(db.execute(select(Page.slug)).scalars())
-    for pos, (slug, title_de, title_en, body_de, body_en) in enumerate(PAGES):
-        if slug not in have:
-            db.add(
-                Page(
-                    slug=slug,
-                    title_de=title_de,
-                    title_en=title_en,
-                    body_de=body_de,
-                    body_en=body_en,
-                    position=pos,
-                )
-            )
-            done.append(f"page {slug}")
-    return done
+    keys = ("slug", "title_de", "title_en", "body_de", "body_en")
+    return ensure_rows(db, Page, [dict(zip(keys, page, strict=True)) for page in PAGES])
 
 
 def load(db: Session, settings: Settings) -> list[str]:

@@ -45,7 +45,7 @@ ADMIN_SECTIONS = [
 
 def models_modules() -> list[str]:
     """Every module that defines tables (Alembic's env.py imports these)."""
-    return ["app.models", "proposals.models"]
+    return ["app.models", "proposals.models", "voting.models"]
 
 
 def cli_plugins() -> list[Callable]:

@@ -51,7 +51,8 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -59,12 +60,28 @@ def make_engine(settings: Settings) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:
+            # A transaction that will write takes the write lock up front (BEGIN IMMEDIATE): a deferred
+            # transaction that reads first and writes later can fail with SQLITE_BUSY_SNAPSHOT when another
+            # writer committed in between, which waiting cannot resolve.
+            immediate = conn.get_execution_options().get(WRITE_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def new_session(engine: Engine) -> Session:
-    return Session(engine, expire_on_commit=False)
+WRITE_OPTION = "mitmachen_write"
+
+
+def new_session(engine: Engine, *, write: bool = False) -> Session:
+    """A session; ``write=True`` declares up front that the unit of work will write (on SQLite this takes
+    the database's write lock at the start, so concurrent writers queue instead of failing)."""
+    session = Session(engine, expire_on_commit=False)
+    if write:
+        session.connection(execution_options={WRITE_OPTION: True})
+    return session
 
 
 # Stable constraint names on every backend (SQLite batch migrations need named constraints).

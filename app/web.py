@@ -210,7 +210,7 @@ def error_page(
 
 def _run(handler: Handler, request: Request) -> Response:
     engine = request.app.state.engine
-    with new_session(engine) as db:
+    with new_session(engine, write=request.method not in SAFE_METHODS) as db:
         request.state.db = db
         try:
             user = load_user(db, request.session, settings_of(request))

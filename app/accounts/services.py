@@ -10,7 +10,7 @@ import logging
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from app import i18n
+from app import events, i18n
 from app.database import utcnow
 from app.mail import send_mail
 from app.models import Role, User
@@ -229,8 +229,9 @@ def change_role(db: Session, *, actor: User, target: User, role: str) -> None:
     if target.id == actor.id and role != Role.ADMIN.value:
         raise AccountError(i18n.gettext("You cannot take away your own administrator role."), "role")
     if target.role != role:
-        target.role = role
+        previous, target.role = target.role, role
         revoke_all(db, target.id, "role")
+        events.publish(db, "role.changed", user_id=target.id, role=role, previous=previous, actor_id=actor.id)
         log.info("role changed user_id=%s role=%s by=%s", target.id, role, actor.id)
 
 
@@ -242,6 +243,7 @@ def suspend(db: Session, *, actor: User, target: User, days: int) -> None:
     else:
         target.suspended_until = utcnow() + dt.timedelta(days=days)
         revoke_all(db, target.id, "suspended")
+    events.publish(db, "account.suspended", user_id=target.id, until=target.suspended_until, actor_id=actor.id)
     log.info("suspension user_id=%s days=%s by=%s", target.id, days, actor.id)
 
 

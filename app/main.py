@@ -48,16 +48,15 @@ def models_modules() -> list[str]:
     return ["app.models", "proposals.models", "voting.models"]
 
 
+# Feature packages' command-line modules: each has register(subparsers).
+CLI_MODULES = ["voting.cli", "proposals.cli"]
+
+
 def cli_plugins() -> list[Callable]:
     """Feature packages' CLI registrations: each takes argparse subparsers."""
-    plugins: list[Callable] = []
-    try:
-        from voting import cli as voting_cli
-    except ImportError:  # pragma: no cover - voting CLI not installed
-        voting_cli = None
-    if voting_cli is not None and hasattr(voting_cli, "register"):
-        plugins.append(voting_cli.register)
-    return plugins
+    import importlib
+
+    return [importlib.import_module(name).register for name in CLI_MODULES]
 
 
 def demo_loaders() -> list[Callable]:

@@ -1,4 +1,5 @@
-"""Home page, theme pages, and the admin pages for theme areas and districts."""
+"""Home page, theme pages, the admin pages for theme areas and districts, and (collected from the
+proposal modules) every proposal route."""
 
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ from starlette.routing import Route
 from app.i18n import gettext as _
 from app.permissions import require
 from app.web import flash, form_of, redirect, render, view
-from proposals import services
+from proposals import action_routes, listing, proposal_routes, services
+from proposals import permissions as _permissions  # noqa: F401  (registers the proposal permissions)
 from proposals.forms import DistrictForm, ThemeForm
 from proposals.models import District, Theme
+from proposals.proposal_views import LIST_HEADERS, list_context, results_partial
 
 
 @view
 def home(request: Request, db: Session) -> Response:
-    return render(request, "proposals/home.html", themes=services.themes(db))
+    return render(
+        request,
+        "proposals/home.html",
+        themes=services.themes(db),
+        activity=listing.theme_activity(db, days=30),
+        latest=listing.latest(db, limit=5),
+    )
 
 
 @view
@@ -26,7 +35,15 @@ def theme_page(request: Request, db: Session) -> Response:
     theme = services.theme_by_slug(db, request.path_params["slug"])
     if theme is None or not theme.is_active:
         raise HTTPException(404)
-    return render(request, "proposals/theme.html", theme=theme)
+    return render(
+        request,
+        "proposals/theme.html",
+        partial=results_partial(request),
+        headers=dict(LIST_HEADERS),
+        theme=theme,
+        counts=listing.theme_counts(db, theme=theme),
+        **list_context(request, db, theme=theme),
+    )
 
 
 @view
@@ -89,6 +106,8 @@ def district_edit(request: Request, db: Session) -> Response:
 
 
 routes = [
+    *action_routes.routes,
+    *proposal_routes.routes,
     Route("/", home, name="home"),
     Route("/themes/{slug:str}", theme_page, name="theme"),
     Route("/admin/config", admin_config, name="admin_config"),

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from app.models import User
 from proposals.models import District, Theme
 
 
@@ -85,3 +86,10 @@ def save_district(
     db.add(district)
     db.flush()
     return district
+
+
+def theme_and_district(db: Session, *, proposal) -> tuple[Theme, District | None, User | None]:
+    """The theme area, district and author of a proposal page."""
+    theme = db.get(Theme, proposal.theme_id)
+    district = db.get(District, proposal.district_id) if proposal.district_id else None
+    return theme, district, db.get(User, proposal.author_id)

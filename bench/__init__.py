@@ -1,0 +1,1 @@
+"""Benchmarks: the city-scale data generator (seed.py) and the page benchmark (pages.py)."""

@@ -109,21 +109,27 @@ class CSRFMiddleware:
         if not _same_origin(headers):
             await self._reject(scope, receive, send, "cross-site request")
             return
+        # Every unsafe request body is read (at most MAX_FORM_BYTES) before anything else sees it, whichever
+        # way the token travels, so an oversized upload is refused with 413 and never spooled to disk.
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+            await PlainTextResponse("Request too large", status_code=413)(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await PlainTextResponse("Request too large", status_code=413)(scope, receive, send)
+            return
+        replay = _replay(body)
         supplied = headers.get("x-csrf-token")
-        replay = receive
-        if supplied is None:
-            ctype = headers.get("content-type", "")
-            if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                body = await _read_body(receive)
-                if body is None:
-                    await PlainTextResponse("Request too large", status_code=413)(scope, receive, send)
-                    return
-                replay = _replay(body)
-                form = await Request(scope, _replay(body)).form()
-                supplied = form.get("csrf_token")
-                await form.close()
-                if not isinstance(supplied, str):
-                    supplied = None
+        ctype = headers.get("content-type", "")
+        if supplied is None and ctype.startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await Request(scope, _replay(body)).form()
+            supplied = form.get("csrf_token")
+            await form.close()
+            if not isinstance(supplied, str):
+                supplied = None
         if not expected or not supplied or not hmac.compare_digest(str(expected), supplied):
             await self._reject(scope, receive, send, "missing or invalid CSRF token")
             return

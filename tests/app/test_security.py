@@ -240,3 +240,18 @@ def test_static_files_cached(client):
     assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
     assert client.get("/static/css/site.css").headers["cache-control"] == "public, max-age=3600"
     assert client.get("/static/../app/settings.py").status_code == 404
+
+
+def test_oversized_bodies_refused_whatever_carries_the_token(client):
+    """ASVS V5.2.1: every unsafe request over the cap gets 413 before it is parsed (form or header token)."""
+    from app.security import MAX_FORM_BYTES
+
+    token = client.csrf("/login")
+    big = b"x" * (MAX_FORM_BYTES + 1)
+    by_header = client.post(
+        "/language", content=big, headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"}
+    )
+    assert by_header.status_code == 413
+    files = {"file": ("a.pdf", big, "application/pdf")}
+    by_form = client.post("/language", data={"csrf_token": token}, files=files)
+    assert by_form.status_code == 413

@@ -172,12 +172,19 @@ def list_proposals(db: Session, *, query: ListQuery, viewer: User | None, seed: 
     if query.q:
         matched = search.apply(db, stmt, query.q)
         stmt, relevance = matched.stmt, matched.relevance
-    total = db.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    newest = func.coalesce(Proposal.published_at, Proposal.created_at).desc()
+    # Count and page over ids only (the sort columns are indexed), then load the page's 20 full rows.
+    total = db.execute(stmt.with_only_columns(func.count(Proposal.id)).order_by(None)).scalar_one()
+    # Public proposals always have published_at (set by the lifecycle), so "newest" can use its index;
+    # only the author's own list ("mine") contains drafts without it.
+    newest = (
+        func.coalesce(Proposal.published_at, Proposal.created_at).desc()
+        if query.scope == "mine"
+        else Proposal.published_at.desc()
+    )
     orders = {
         "newest": (newest, Proposal.id.desc()),
-        "supported": (Proposal.support_count.desc(), newest, Proposal.id.desc()),
-        "discussed": (Proposal.comment_count.desc(), newest, Proposal.id.desc()),
+        "supported": (Proposal.support_count.desc(), Proposal.id.desc()),
+        "discussed": (Proposal.comment_count.desc(), Proposal.id.desc()),
         "random": (random_order(seed), Proposal.id),
         "relevance": (relevance, Proposal.id.desc())
         if relevance is not None
@@ -185,9 +192,20 @@ def list_proposals(db: Session, *, query: ListQuery, viewer: User | None, seed: 
     }
     pages = max(1, -(-total // PAGE_SIZE))
     query = replace(query, page=min(query.page, pages))
-    rows = db.execute(
-        stmt.order_by(*orders[query.sort]).offset((query.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-    ).all()
+    ids = list(
+        db.execute(
+            stmt.with_only_columns(Proposal.id)
+            .order_by(*orders[query.sort])
+            .offset((query.page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        ).scalars()
+    )
+    by_id = (
+        {row[0].id: row for row in db.execute(stmt.where(Proposal.id.in_(ids)).order_by(None)).all()}
+        if ids
+        else {}
+    )
+    rows = [by_id[i] for i in ids if i in by_id]
     return ResultPage(query=query, cards=[Card(*row) for row in rows], total=total, pages=pages)
 
 

@@ -84,7 +84,11 @@ class Proposal(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_proposal_status_published", "status", "published_at"),
-        Index("ix_proposal_theme_status", "theme_id", "status"),
+        Index("ix_proposal_theme_status_published", "theme_id", "status", "published_at"),
+        Index("ix_proposal_district_status", "district_id", "status"),
+        Index("ix_proposal_published_id", "published_at", "id"),
+        Index("ix_proposal_support_count_id", "support_count", "id"),
+        Index("ix_proposal_comment_count_id", "comment_count", "id"),
         Index("ix_proposal_author", "author_id"),
         CheckConstraint("support_count >= 0", name="support_count_nonneg"),
         CheckConstraint("comment_count >= 0", name="comment_count_nonneg"),

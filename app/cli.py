@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply database migrations (alembic upgrade)",
         description="Bring the database schema up to date with Alembic.",
     )
-    p.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
+    p.add_argument("revision", nargs="?", default="heads", help="target revision (default: every head)")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser(

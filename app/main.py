@@ -28,12 +28,14 @@ from proposals import api as proposal_api
 from proposals import comment_routes
 from proposals import routes as proposal_routes
 from proposals import services as proposal_services
+from voting import routes as voting_routes
 
 log = logging.getLogger("mitmachen")
 
 # Main navigation and admin sections: (label msgid, path, permission or None).
 NAV_ITEMS = [
     (lazy("Proposals"), "/proposals", None),
+    (lazy("Participatory budgets"), "/processes", None),
     (lazy("Theme areas"), "/#themes", None),
 ]
 ADMIN_SECTIONS = [
@@ -43,13 +45,18 @@ ADMIN_SECTIONS = [
 ]
 
 
+MODEL_MODULES = ["app.models", "proposals.models", "voting.models", "moderation.models", "voting.staff_models"]
+
+
 def models_modules() -> list[str]:
-    """Every module that defines tables (Alembic's env.py imports these)."""
-    return ["app.models", "proposals.models", "voting.models"]
+    """Every module that defines tables (Alembic's env.py imports these); modules not written yet are skipped."""
+    import importlib.util
+
+    return [name for name in MODEL_MODULES if importlib.util.find_spec(name) is not None]
 
 
 # Feature packages' command-line modules: each has register(subparsers).
-CLI_MODULES = ["voting.cli", "proposals.cli"]
+CLI_MODULES = ["voting.cli", "voting.voting_cli", "proposals.cli"]
 
 
 def cli_plugins() -> list[Callable]:
@@ -62,8 +69,9 @@ def cli_plugins() -> list[Callable]:
 def demo_loaders() -> list[Callable]:
     """Feature packages' demo data loaders: each takes (db, settings) and is idempotent."""
     from proposals.demo import load as proposals_demo
+    from voting.demo import load as voting_demo
 
-    return [proposals_demo]
+    return [proposals_demo, voting_demo]
 
 
 async def healthz(request: Request) -> PlainTextResponse:
@@ -83,6 +91,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         *proposal_routes.routes,
         *comment_routes.routes,
         *proposal_api.routes,
+        *voting_routes.routes,
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, https=settings.https),

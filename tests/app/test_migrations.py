@@ -21,12 +21,19 @@ def test_models_match_migrations(db):
     assert is_current(db.engine)
 
 
+def test_one_head():
+    """Branches made in parallel are merged: main has exactly one Alembic head."""
+    from alembic.script import ScriptDirectory
+
+    assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
+
 def test_downgrade_latest_and_upgrade_again(tmp_path):
     """The newest revision can be rolled back and re-applied (documented upgrade path)."""
     url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
     cfg = alembic_config(url)
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
     command.downgrade(cfg, "-1")
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
     command.downgrade(cfg, "base")
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")

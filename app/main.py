@@ -28,6 +28,7 @@ from proposals import api as proposal_api
 from proposals import comment_routes
 from proposals import routes as proposal_routes
 from proposals import services as proposal_services
+from voting import audit_routes, keys, platform_log
 from voting import routes as voting_routes
 
 log = logging.getLogger("mitmachen")
@@ -56,7 +57,7 @@ def models_modules() -> list[str]:
 
 
 # Feature packages' command-line modules: each has register(subparsers).
-CLI_MODULES = ["voting.cli", "voting.voting_cli", "proposals.cli"]
+CLI_MODULES = ["voting.cli", "voting.voting_cli", "voting.audit_cli", "proposals.cli"]
 
 
 def cli_plugins() -> list[Callable]:
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = (settings or Settings.from_env()).validate()
     engine = engine or make_engine(settings)
     i18n.load_catalogues()
+    keys.configure(settings)
+    platform_log.install(settings)
 
     routes = [
         Route("/healthz", healthz),
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         *comment_routes.routes,
         *proposal_api.routes,
         *voting_routes.routes,
+        *audit_routes.routes,
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, https=settings.https),

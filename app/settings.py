@@ -63,6 +63,7 @@ class Settings:
     upload_max_mb: int = 5
     comment_edit_minutes: int = 15
     rate_limit_post: str = "30/3600"
+    audit_key_file: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

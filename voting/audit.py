@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlmodel import Session
 
 from app.database import utcnow
 from voting.merkle import (  # noqa: F401  (re-exported: the stable interface of ../shared/DESIGN.md)
     EMPTY_ROOT,
     CompactRange,
+    GetSubtree,
     canonical_json,
     consistency_proof,
     consistency_proof_from_subtrees,
@@ -38,11 +37,12 @@ from voting.merkle import (  # noqa: F401  (re-exported: the stable interface of
     inclusion_proof_from_subtrees,
     leaf_hash,
     merkle_root,
+    perfect_subtrees,
     subtree_getter_from_perfect,
     verify_consistency,
     verify_inclusion,
 )
-from voting.models import LogEntry, LogNode, LogState
+from voting.models import LogEntry, LogState
 
 PLATFORM_LOG = "platform"
 
@@ -73,50 +73,114 @@ def format_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _lock_state(db: Session, log_id: str) -> LogState:
-    """The log's state row, created if missing and locked until the transaction ends."""
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.execute(
-        insert(LogState)
-        .values(log_id=log_id, size=0, compact_range="[]", updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["log_id"])
-    )
-    # On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE or the INSERT above);
-    # on PostgreSQL FOR UPDATE serialises appenders on this row.
-    stmt = select(LogState).where(LogState.log_id == log_id).with_for_update()
-    return db.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+class _Statements:
+    """The statements of an append as driver SQL for one dialect, written once.
+
+    An append is the hot path of a vote (one per ballot): plain DB-API calls on the session's own
+    connection, inside its transaction, skip SQLAlchemy's statement and result machinery, which costs more
+    than the database work. Tables and columns are those of voting/models.py (``log_state``, ``log_entry``,
+    ``log_node``)."""
+
+    def __init__(self, dialect: str) -> None:
+        p = self.placeholder = "?" if dialect == "sqlite" else "%s"
+        lock = "" if dialect == "sqlite" else " FOR UPDATE"
+        self.select = f"SELECT size, compact_range FROM log_state WHERE log_id = {p}{lock}"
+        self.create = (
+            f"INSERT INTO log_state (log_id, size, compact_range, updated_at) VALUES ({p}, 0, '[]', {p}) "
+            "ON CONFLICT (log_id) DO NOTHING"
+        )
+        self.insert_entry = (
+            "INSERT INTO log_entry (log_id, idx, entry_type, entry, leaf_hash, created_at) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.insert_node = f"INSERT INTO log_node (log_id, level, idx, hash) VALUES ({p}, {p}, {p}, {p})"
+        self.update = (
+            f"UPDATE log_state SET size = {p}, compact_range = {p}, updated_at = {p} WHERE log_id = {p}"
+        )
+        self.naive_utc = dialect == "sqlite"  # what app.database.UTCDateTime stores on SQLite
+
+    def time(self, moment: dt.datetime) -> dt.datetime | str:
+        if self.naive_utc:
+            return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def _cursor(db: Session) -> tuple[Any, _Statements]:
+    """A DB-API cursor of the session's connection (its transaction begun) and the dialect's statements."""
+    conn = db.connection()
+    name = conn.dialect.name
+    if name not in _statements:
+        if name not in ("sqlite", "postgresql"):
+            raise LogError(f"the audit log supports SQLite and PostgreSQL, not {name}")
+        _statements[name] = _Statements(name)
+    return conn.connection.dbapi_connection.cursor(), _statements[name]
+
+
+def _locked_row(cur: Any, sql: _Statements, log_id: str) -> tuple[int, str]:
+    """(size, compact range) of the log, its row created if missing and locked until the transaction ends.
+
+    On SQLite the write transaction already holds the database lock (BEGIN IMMEDIATE, or the first write);
+    on PostgreSQL ``FOR UPDATE`` serialises appenders on this row."""
+    cur.execute(sql.select, (log_id,))
+    row = cur.fetchone()
+    if row is None:
+        cur.execute(sql.create, (log_id, sql.time(utcnow())))
+        cur.execute(sql.select, (log_id,))
+        row = cur.fetchone()
+    return int(row[0]), row[1]
+
+
+def lock_state(db: Session, log_id: str) -> int:
+    """Lock the log for the rest of the transaction (appends and head signatures serialise on it); returns
+    its size."""
+    cur, sql = _cursor(db)
+    try:
+        return _locked_row(cur, sql, log_id)[0]
+    finally:
+        cur.close()
 
 
 def append(
     db: Session, *, log_id: str, entry_type: str, payload: dict[str, Any], at: dt.datetime | None = None
 ) -> Appended:
-    """Append one entry to ``log_id`` in the caller's transaction (never commits)."""
+    """Append one entry to ``log_id`` in the caller's transaction (never commits).
+
+    Four short statements: read and lock the log's state, insert the entry, insert the perfect subtrees it
+    completes (on average one), update the state."""
     if not entry_type or len(entry_type) > 40:
         raise LogError("entry type must be 1–40 characters")
-    state = _lock_state(db, log_id)
-    tree = CompactRange(state.size, [bytes.fromhex(h) for h in json.loads(state.compact_range)])
-    index = state.size
+    cur, sql = _cursor(db)
+    try:
+        return _append(cur, sql, log_id, entry_type, payload, at)
+    finally:
+        cur.close()
+
+
+def _append(
+    cur: Any, sql: _Statements, log_id: str, entry_type: str, payload: dict[str, Any], at: dt.datetime | None
+) -> Appended:
+    index, edge = _locked_row(cur, sql, log_id)
+    tree = CompactRange(index, [bytes.fromhex(h) for h in json.loads(edge)])
+    now = utcnow()
     entry = canonical_json(
         {
             "index": index,
             "log": log_id,
             "type": entry_type,
-            "at": format_time(at or utcnow()),
+            "at": format_time(at or now),
             "payload": payload,
         }
     )
     leaf = leaf_hash(entry)
     completed = tree.append(leaf)
-    db.add(LogEntry(log_id=log_id, idx=index, entry_type=entry_type, entry=entry, leaf_hash=leaf))
-    for level, node_index, node in completed[1:]:
-        db.add(LogNode(log_id=log_id, level=level, idx=node_index, hash=node))
-    db.execute(
-        update(LogState)
-        .where(LogState.log_id == log_id)
-        .values(size=tree.size, compact_range=json.dumps([h.hex() for h in tree.hashes]), updated_at=utcnow())
-    )
-    db.flush()
+    stamp = sql.time(now)
+    cur.execute(sql.insert_entry, (log_id, index, entry_type, entry, leaf, stamp))
+    if len(completed) > 1:
+        cur.executemany(sql.insert_node, [(log_id, level, i, node) for level, i, node in completed[1:]])
+    cur.execute(sql.update, (tree.size, json.dumps([h.hex() for h in tree.hashes]), stamp, log_id))
     return Appended(log_id=log_id, index=index, entry=entry, leaf_hash=leaf)
 
 
@@ -133,42 +197,87 @@ def root(db: Session, log_id: str, tree_size: int | None = None) -> bytes:
         raise LogError(f"tree size {tree_size} outside 0..{current}")
     if tree_size == 0:
         return EMPTY_ROOT
-    return subtree_getter_from_perfect(_perfect_getter(db, log_id))(0, tree_size)
+    return _prefetched(db, log_id, lambda get: get(0, tree_size))(0, tree_size)
 
 
-def _perfect_getter(db: Session, log_id: str):
-    def get_perfect(level: int, index: int) -> bytes:
-        if level == 0:
-            stmt = select(LogEntry.leaf_hash).where(LogEntry.log_id == log_id, LogEntry.idx == index)
-        else:
-            stmt = select(LogNode.hash).where(
-                LogNode.log_id == log_id, LogNode.level == level, LogNode.idx == index
-            )
-        value = db.execute(stmt).scalar_one_or_none()
-        if value is None:
-            raise LogError(f"log {log_id} lacks node ({level}, {index}): the store is damaged")
-        return bytes(value)
+def _fetch_perfect(db: Session, log_id: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored hashes of these perfect subtrees, in one query (driver SQL, like ``append``: the
+    statement's shape changes with every proof, so SQLAlchemy would compile it each time)."""
+    cur, sql = _cursor(db)
+    p = sql.placeholder
+    parts: list[str] = []
+    params: list[Any] = []
+    leaves = sorted(i for level, i in wanted if level == 0)
+    if leaves:
+        parts.append(
+            f"SELECT 0, idx, leaf_hash FROM log_entry WHERE log_id = {p} AND idx IN ({', '.join([p] * len(leaves))})"
+        )
+        params += [log_id, *leaves]
+    by_level: dict[int, list[int]] = {}
+    for level, i in wanted:
+        if level:
+            by_level.setdefault(level, []).append(i)
+    for level, ids in sorted(by_level.items()):
+        # one branch per level, so that every branch is an index lookup (SQLite plans an OR as a scan)
+        parts.append(
+            f"SELECT level, idx, hash FROM log_node WHERE log_id = {p} AND level = {p} "
+            f"AND idx IN ({', '.join([p] * len(ids))})"
+        )
+        params += [log_id, level, *sorted(ids)]
+    found: dict[tuple[int, int], bytes] = {}
+    try:
+        if parts:
+            cur.execute(" UNION ALL ".join(parts), params)
+            found.update(((int(level), int(i)), bytes(h)) for level, i, h in cur.fetchall())
+    finally:
+        cur.close()
+    missing = wanted - found.keys()
+    if missing:
+        level, i = min(missing)
+        raise LogError(f"log {log_id} lacks node ({level}, {i}): the store is damaged")
+    return found
 
-    return get_perfect
+
+def _prefetched(db: Session, log_id: str, walk: Callable[[GetSubtree], object]) -> GetSubtree:
+    """A ``get_subtree`` for the proof computation ``walk``, its node hashes fetched in one round.
+
+    The tree nodes a proof asks for depend only on the sizes and the index, never on the hashes, so a
+    first dry run of ``walk`` records them; their perfect subtrees are then read together (instead of one
+    query per node, ~2 log2(n) of them)."""
+    asked: list[tuple[int, int]] = []
+
+    def record(start: int, end: int) -> bytes:
+        asked.append((start, end))
+        return EMPTY_ROOT
+
+    walk(record)
+    wanted = {piece for start, end in asked for piece in perfect_subtrees(start, end)}
+    hashes = _fetch_perfect(db, log_id, wanted)
+    return subtree_getter_from_perfect(lambda level, i: hashes[(level, i)])
 
 
 def prove_inclusion(db: Session, log_id: str, index: int, tree_size: int) -> list[bytes]:
-    """Audit path of entry ``index`` in the tree of ``tree_size`` entries (O(log n) lookups)."""
+    """Audit path of entry ``index`` in the tree of ``tree_size`` entries (O(log n) nodes, two queries)."""
     current = size(db, log_id)
     if not 0 <= index < tree_size <= current:
         raise LogError(f"need 0 <= index < size <= {current}")
-    return inclusion_proof_from_subtrees(
-        index, tree_size, subtree_getter_from_perfect(_perfect_getter(db, log_id))
-    )
+
+    def walk(get: GetSubtree) -> list[bytes]:
+        return inclusion_proof_from_subtrees(index, tree_size, get)
+
+    return walk(_prefetched(db, log_id, walk))
 
 
 def prove_consistency(db: Session, log_id: str, old_size: int, new_size: int) -> list[bytes]:
+    """Consistency proof between the first ``old_size`` and ``new_size`` entries (two queries)."""
     current = size(db, log_id)
     if not 0 <= old_size <= new_size <= current:
         raise LogError(f"need 0 <= first <= second <= {current}")
-    return consistency_proof_from_subtrees(
-        old_size, new_size, subtree_getter_from_perfect(_perfect_getter(db, log_id))
-    )
+
+    def walk(get: GetSubtree) -> list[bytes]:
+        return consistency_proof_from_subtrees(old_size, new_size, get)
+
+    return walk(_prefetched(db, log_id, walk))
 
 
 def entries(db: Session, log_id: str, *, start: int = 0, limit: int = 100) -> list[LogEntry]:

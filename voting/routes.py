@@ -1,0 +1,552 @@
+"""Budget votes on the web: the process page, the ballot (htmx-enhanced, plain forms without JavaScript),
+confirmation, casting and the receipt; the staff pages for the lifecycle steps and paper ballots.
+
+Every handler loads the process (404), checks one named permission (voting/permissions.py) and calls one
+service (voting/ballots.py, lifecycle.py, paper.py). Closing a vote starts its tally after the response,
+in a background task (the staff page polls its progress).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlmodel import Session
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.forms import FieldError
+from app.i18n import get_locale, lazy
+from app.i18n import gettext as _
+from app.mail import MailError, send_mail
+from app.permissions import can_user, require
+from app.ratelimit import check_and_hit
+from app.web import flash, form_of, rate_limit, redirect, render, settings_of, view
+from voting import ballots, lifecycle, paper, tally
+from voting.forms import BallotInput, ConfirmForm, PaperForm, parse_scope, parse_selection_json
+from voting.lifecycle import LifecycleError, Phase, Scope
+from voting.models import BallotType, PaperBallot, Process
+from voting.permissions import CastTarget, PaperTarget
+
+log = logging.getLogger("mitmachen.voting")
+# Per account (not per IP: a town hall or library shares one address): casting appends to the public log,
+# previews cost a validation each (SECURITY.md V2.4.1).
+BALLOT_LIMITS = {"cast": (60, 3600), "preview": (600, 3600)}
+
+
+def _limit(request: Request, db: Session, kind: str) -> None:
+    limit, window = BALLOT_LIMITS[kind]
+    user = request.state.user
+    enabled = settings_of(request).rate_limit_enabled
+    check_and_hit(db, [f"ballot-{kind}:acct:{user.id}"], limit=limit, window_seconds=window, enabled=enabled)
+
+
+def _process(request: Request, db: Session) -> Process:
+    process = db.get(Process, request.path_params["process_id"])
+    if process is None:
+        raise HTTPException(404)
+    return process
+
+
+def _scope(request: Request, db: Session, process: Process, value: Any = None) -> Scope:
+    all_scopes = lifecycle.scopes(db, process)
+    raw = value if value is not None else request.query_params.get("scope", "0")
+    sid = parse_scope(raw, [s.id for s in all_scopes])
+    if sid is None:
+        raise HTTPException(404)
+    return next(s for s in all_scopes if s.id == sid)
+
+
+def _secret(request: Request) -> str:
+    return settings_of(request).secret_key
+
+
+def _lookups(db: Session) -> dict[str, Any]:
+    from proposals import services as proposal_services
+
+    locale = get_locale()
+    return {
+        "theme_names": {t.id: t.name(locale) for t in proposal_services.themes(db, include_inactive=True)},
+        "district_names": lifecycle.district_names(db),
+    }
+
+
+# --- public pages ---------------------------------------------------------------------------------------
+
+
+@view
+def process_list(request: Request, db: Session) -> Response:
+    processes = lifecycle.processes(db)
+    return render(
+        request,
+        "voting/processes.html",
+        processes=processes,
+        phases={p.id: lifecycle.phase(p) for p in processes},
+    )
+
+
+@view
+def process_page(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    user = request.state.user
+    all_scopes = lifecycle.scopes(db, process)
+    current = ballots.current_ballots(db, secret_key=_secret(request), process=process, voter=user)
+    problems = ballots.eligibility_problems(process, user) if user is not None else []
+    return render(
+        request,
+        "voting/process.html",
+        process=process,
+        phase=lifecycle.phase(process),
+        timeline=lifecycle.timeline(process),
+        scopes=all_scopes,
+        voter_scopes=ballots.voter_scopes(db, process, user),
+        current=current,
+        problems=[ballots.eligibility_message(process, code) for code in problems],
+        results=tally.published_results(db, process),
+        **_lookups(db),
+    )
+
+
+# --- the ballot ---------------------------------------------------------------------------------------
+
+
+def _refusal(request: Request, db: Session, process: Process, scope: Scope) -> Response | None:
+    """None if the viewer may fill in this ballot; otherwise the page saying why (403), or a login redirect."""
+    user = request.state.user
+    target = CastTarget(process, scope.id)
+    if user is None or can_user(user, "voting.cast", target):
+        require(request, "voting.cast", target)
+        return None
+    if not lifecycle.is_voting_open(process):
+        reasons = [_("Voting is not open.")]
+    else:
+        codes = ballots.eligibility_problems(process, user)
+        reasons = [ballots.eligibility_message(process, c) for c in codes] or [
+            _("You cannot vote in this ballot.")
+        ]
+    return render(request, "voting/refused.html", 403, process=process, reasons=reasons)
+
+
+def _filters(request: Request, source: Any, scope: Scope) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for key, attr in (("theme", "theme_id"), ("district", "district_id")):
+        value = str(source.get(key, "") or "")
+        options = {getattr(p, attr) for p in scope.projects}
+        out[key] = int(value) if value.isdigit() and int(value) in options else None
+    return out
+
+
+def _ballot_page(
+    request: Request,
+    db: Session,
+    process: Process,
+    scope: Scope,
+    ballot: BallotInput,
+    status: int = 200,
+    *,
+    filters: dict[str, int | None] | None = None,
+    error: str | None = None,
+) -> Response:
+    filters = filters or {"theme": None, "district": None}
+    shown = [
+        p
+        for p in scope.projects
+        if (filters["theme"] is None or p.theme_id == filters["theme"])
+        and (filters["district"] is None or p.district_id == filters["district"])
+    ]
+    current = ballots.current_ballots(
+        db, secret_key=_secret(request), process=process, voter=request.state.user
+    )
+    return render(
+        request,
+        "voting/ballot.html",
+        status,
+        partial="voting/_summary.html",
+        process=process,
+        scope=scope,
+        voter_scopes=ballots.voter_scopes(db, process, request.state.user),
+        ballot=ballot,
+        summary=ballot.summary(),
+        shown=shown,
+        hidden=[p for p in scope.projects if p not in shown],
+        filters=filters,
+        theme_options=sorted({p.theme_id for p in scope.projects if p.theme_id}),
+        district_options=sorted({p.district_id for p in scope.projects if p.district_id}),
+        current=current.get(scope.id),
+        error=error,
+        **_lookups(db),
+    )
+
+
+@view
+def ballot_page(request: Request, db: Session) -> Response:
+    """GET: the ballot, pre-filled with the voter's current one. POST: check, filter, reorder or go on to
+    the confirmation (htmx: only the summary)."""
+    process = _process(request, db)
+    scope = _scope(request, db, process)
+    refusal = _refusal(request, db, process, scope)
+    if refusal is not None:
+        return refusal
+    if request.method == "GET":
+        current = ballots.current_ballots(
+            db, secret_key=_secret(request), process=process, voter=request.state.user
+        )
+        ballot = (
+            BallotInput.from_selection(process, scope, json.loads(current[scope.id].selection))
+            if scope.id in current
+            else BallotInput(process, scope, raw=[] if process.ballot_type != BallotType.CUMULATIVE else {})
+        )
+        return _ballot_page(
+            request, db, process, scope, ballot, filters=_filters(request, request.query_params, scope)
+        )
+    _limit(request, db, "preview")
+    form = form_of(request)
+    ballot = BallotInput.parse(process, scope, form)
+    action = str(form.get("action", "check"))
+    if action.startswith("move:"):
+        ballot.move(action.removeprefix("move:"))
+    if action == "review" and request.headers.get("hx-request") != "true":
+        summary = ballot.summary()
+        if not summary.is_valid:
+            return _ballot_page(
+                request, db, process, scope, ballot, 400, filters=_filters(request, form, scope)
+            )
+        return render(
+            request, "voting/confirm.html", process=process, scope=scope, ballot=ballot, summary=summary
+        )
+    return _ballot_page(request, db, process, scope, ballot, filters=_filters(request, form, scope))
+
+
+@view
+def cast(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    form = form_of(request)
+    scope = _scope(request, db, process, form.get("scope", "0"))
+    refusal = _refusal(request, db, process, scope)
+    if refusal is not None:
+        return refusal
+    user = request.state.user
+    _limit(request, db, "cast")
+    try:
+        raw = parse_selection_json(form.get("selection"))
+        result = ballots.cast_ballot(
+            db=db, secret_key=_secret(request), process=process, voter=user, scope=scope.id, selection=raw
+        )
+    except (FieldError, ballots.BallotError) as exc:
+        db.rollback()  # nothing written
+        code = getattr(exc, "code", "invalid")
+        if code in ("invalid",) or isinstance(exc, FieldError):
+            empty = BallotInput(
+                process, scope, raw=[] if process.ballot_type != BallotType.CUMULATIVE else {}
+            )
+            return _ballot_page(request, db, process, scope, empty, 400, error=str(exc))
+        return render(
+            request,
+            "voting/refused.html",
+            403 if code != "closed" else 400,
+            process=process,
+            reasons=[str(exc)],
+        )
+    if not result.changed:
+        flash(request, _("Your ballot is unchanged."), "info")
+    elif result.ballot.version > 1:
+        flash(request, _("Your ballot has been changed. Only this latest version counts."))
+    else:
+        flash(request, _("Thank you! Your ballot has been cast."))
+    response = redirect(f"/processes/{process.id}/receipt?scope={scope.id}")
+    if form.get("send_receipt") == "on" and user.email:
+        response.background = _receipt_mail_task(request, process, result.receipt, user.email)
+    return response
+
+
+def _receipt_mail_task(
+    request: Request, process: Process, receipt: dict[str, Any], to: str
+) -> BackgroundTask:
+    settings = settings_of(request)
+    check_url = f"{settings.base_url}/processes/{process.id}/receipt?scope={receipt['scope']}"
+    subject, body = ballots.receipt_mail(process=process, receipt=receipt, check_url=check_url)
+
+    def send() -> None:
+        try:
+            send_mail(settings, to=to, subject=subject, body=body)
+        except MailError:
+            log.warning("receipt mail for process %s could not be sent", process.id)
+
+    return BackgroundTask(send)
+
+
+def _my_receipt(request: Request, db: Session) -> tuple[Process, Scope, dict[str, Any]]:
+    process = _process(request, db)
+    user = require(request, "account.view")
+    scope = _scope(request, db, process)
+    mine = ballots.current_ballots(db, secret_key=_secret(request), process=process, voter=user).get(scope.id)
+    if mine is None:
+        raise HTTPException(404)
+    return process, scope, ballots.receipt_for(db, process=process, ballot=mine)
+
+
+@view
+def receipt_page(request: Request, db: Session) -> Response:
+    process, scope, receipt = _my_receipt(request, db)
+    return render(
+        request,
+        "voting/receipt.html",
+        process=process,
+        scope=scope,
+        receipt=receipt,
+        head=ballots.receipt_head(receipt),
+        can_change=can_user(request.state.user, "voting.cast", CastTarget(process, scope.id)),
+    )
+
+
+@view
+def receipt_json(request: Request, db: Session) -> Response:
+    process, scope, receipt = _my_receipt(request, db)
+    name = f"receipt-process-{process.id}-ballot-{scope.id}.json"
+    return Response(
+        json.dumps(receipt, indent=2, sort_keys=True, ensure_ascii=False, default=str),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+@view
+def receipt_mail(request: Request, db: Session) -> Response:
+    process, scope, receipt = _my_receipt(request, db)
+    user = request.state.user
+    rate_limit(request, db, "mail", f"user:{user.id}")
+    flash(request, _("The receipt is on its way to %(email)s.", email=user.email))
+    response = redirect(f"/processes/{process.id}/receipt?scope={scope.id}")
+    response.background = _receipt_mail_task(request, process, receipt, user.email)
+    return response
+
+
+# --- staff: lifecycle ------------------------------------------------------------------------------------
+
+
+def _staff_page(
+    request: Request,
+    db: Session,
+    process: Process,
+    status: int = 200,
+    *,
+    partial: str | None = None,
+    **extra: Any,
+) -> Response:
+    current = lifecycle.phase(process)
+    return render(
+        request,
+        "voting/staff.html",
+        status,
+        partial=partial,
+        process=process,
+        phase=current,
+        scopes=lifecycle.scopes(db, process),
+        issues=lifecycle.preflight(db, process) if current in (Phase.PREPARATION, Phase.FROZEN) else [],
+        counts=lifecycle.ballot_counts(db, process),
+        runs=tally.latest_runs(db, process),
+        running=tally.is_running(db, process),
+        tally_done=tally.is_done(db, process),
+        error=extra.get("error"),
+        step_issues=extra.get("step_issues", []),
+        form=extra.get("form") or ConfirmForm(),
+    )
+
+
+@view
+def staff_page(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    require(request, "voting.manage", process)
+    return _staff_page(request, db, process)
+
+
+@view
+def tally_status(request: Request, db: Session) -> Response:
+    """The tally's progress: the partial htmx polls, or the whole staff page without htmx."""
+    process = _process(request, db)
+    require(request, "voting.manage", process)
+    return _staff_page(request, db, process, partial="voting/_tally_status.html")
+
+
+STEPS = {
+    "freeze": (lambda db, p: lifecycle.freeze(db, process=p), lazy("The project list has been frozen.")),
+    "open": (lambda db, p: lifecycle.open_voting(db, process=p), lazy("Voting is open.")),
+    "close": (
+        lambda db, p: lifecycle.close_voting(db, process=p),
+        lazy("Voting is closed. The tally is running."),
+    ),
+    "tally": (lambda db, p: tally.queue_tally(db, process=p), lazy("The tally is running again.")),
+    "publish": (lambda db, p: lifecycle.publish_results(db, process=p), lazy("The results are published.")),
+    "destroy-links": (
+        lambda db, p: lifecycle.destroy_links(db, process=p),
+        lazy("The voter links have been destroyed."),
+    ),
+}
+
+
+@view
+def staff_step(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    require(request, "voting.manage", process)
+    step = request.path_params["step"]
+    if step not in STEPS:
+        raise HTTPException(404)
+    if step == "destroy-links":
+        form = ConfirmForm(form_of(request))
+        if not form.is_valid():
+            return _staff_page(request, db, process, 400, form=form)
+    action, message = STEPS[step]
+    try:
+        action(db, process)
+    except LifecycleError as exc:
+        db.rollback()
+        db.refresh(process)
+        return _staff_page(request, db, process, 400, error=str(exc), step_issues=exc.issues)
+    flash(request, _(message))
+    response = redirect(f"/staff/processes/{process.id}/voting")
+    if step in ("close", "tally"):
+        response.background = BackgroundTask(
+            lifecycle.run_tally, request.app.state.engine, process_id=process.id
+        )
+    return response
+
+
+# --- staff: paper ballots ------------------------------------------------------------------------------
+
+
+def _paper_page(
+    request: Request, db: Session, process: Process, scope: Scope, status: int = 200, **extra: Any
+) -> Response:
+    all_scopes = lifecycle.scopes(db, process)
+    entries = paper.papers(db, process=process)
+    return render(
+        request,
+        "voting/paper.html",
+        status,
+        process=process,
+        scope=scope,
+        scopes=all_scopes,
+        ballot=extra.get("ballot") or BallotInput(process, scope, raw=[]),
+        form=extra.get("form") or PaperForm(),
+        error=extra.get("error"),
+        entries=entries,
+        people=paper.people(db, entries),
+        selections={e.id: _selection_titles(json.loads(e.selection), all_scopes) for e in entries},
+        paper_target=lambda entry: PaperTarget(process, entry),
+    )
+
+
+def _selection_titles(selection: Any, all_scopes: list[Scope]) -> list[tuple[str, str]]:
+    titles = {p.id: p.title for s in all_scopes for p in s.projects}
+    if isinstance(selection, dict):
+        return [(titles.get(int(k), k), str(v)) for k, v in selection.items()]
+    return [(titles.get(int(pid), str(pid)), str(k)) for k, pid in enumerate(selection, start=1)]
+
+
+@view
+def paper_page(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    require(request, "voting.manage", process)
+    form_data = form_of(request)
+    scope = _scope(request, db, process, form_data.get("scope") if request.method == "POST" else None)
+    if request.method == "GET":
+        return _paper_page(request, db, process, scope)
+    staff = require(request, "voting.paper.enter", PaperTarget(process))
+    form = PaperForm(form_data)
+    ballot = BallotInput.parse(process, scope, form_data)
+    if form.is_valid():
+        if ballot.errors:
+            form.add_error("selection", next(iter(ballot.errors.values())))
+        else:
+            try:
+                paper.enter_paper(
+                    db,
+                    process=process,
+                    staff=staff,
+                    scope=scope.id,
+                    selection=ballot.raw,
+                    **form.cleaned,
+                )
+            except paper.PaperError as exc:
+                form.add_error(exc.field, str(exc))
+    if form.errors:
+        db.rollback()
+        return _paper_page(request, db, process, scope, 400, form=form, ballot=ballot)
+    flash(request, _("The paper ballot has been entered. A second person must confirm it."))
+    return redirect(f"/staff/processes/{process.id}/paper?scope={scope.id}")
+
+
+def _paper_entry(request: Request, db: Session, process: Process) -> PaperBallot:
+    entry = db.get(PaperBallot, request.path_params["paper_id"])
+    if entry is None or entry.process_id != process.id:
+        raise HTTPException(404)
+    return entry
+
+
+@view
+def paper_confirm(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    entry = _paper_entry(request, db, process)
+    staff = require(request, "voting.paper.confirm", PaperTarget(process, entry))
+    return _paper_decision(
+        request,
+        db,
+        process,
+        entry,
+        lambda: paper.confirm_paper(db, process=process, staff=staff, paper_id=entry.id),
+        _("The paper ballot has been confirmed and counted."),
+    )
+
+
+@view
+def paper_reject(request: Request, db: Session) -> Response:
+    process = _process(request, db)
+    entry = _paper_entry(request, db, process)
+    staff = require(request, "voting.paper.enter", PaperTarget(process, entry))
+    return _paper_decision(
+        request,
+        db,
+        process,
+        entry,
+        lambda: paper.reject_paper(db, process=process, staff=staff, paper_id=entry.id),
+        _("The paper ballot has been rejected. It will not be counted."),
+    )
+
+
+def _paper_decision(
+    request: Request, db: Session, process: Process, entry: PaperBallot, action, message: str
+) -> Response:
+    try:
+        action()
+    except paper.PaperError as exc:
+        db.rollback()
+        scope = _scope(request, db, process, entry.scope)
+        return _paper_page(request, db, process, scope, 400, error=str(exc))
+    flash(request, message)
+    return redirect(f"/staff/processes/{process.id}/paper?scope={entry.scope}")
+
+
+P = "/processes/{process_id:int}"
+S = "/staff/processes/{process_id:int}"
+routes = [
+    Route("/processes", process_list, name="voting_processes"),
+    Route(P, process_page, name="voting_process"),
+    Route(f"{P}/ballot", ballot_page, methods=["GET", "POST"], name="voting_ballot"),
+    Route(f"{P}/ballot/preview", ballot_page, methods=["POST"], name="voting_ballot_preview"),
+    Route(f"{P}/ballot/cast", cast, methods=["POST"], name="voting_cast"),
+    Route(f"{P}/receipt", receipt_page, name="voting_receipt"),
+    Route(f"{P}/receipt.json", receipt_json, name="voting_receipt_json"),
+    Route(f"{P}/receipt/mail", receipt_mail, methods=["POST"], name="voting_receipt_mail"),
+    Route(f"{S}/voting", staff_page, name="voting_staff"),
+    Route(f"{S}/voting/tally", tally_status, name="voting_tally_status"),
+    Route(f"{S}/voting/{{step:str}}", staff_step, methods=["POST"], name="voting_step"),
+    Route(f"{S}/paper", paper_page, methods=["GET", "POST"], name="voting_paper"),
+    Route(
+        f"{S}/paper/{{paper_id:int}}/confirm", paper_confirm, methods=["POST"], name="voting_paper_confirm"
+    ),
+    Route(f"{S}/paper/{{paper_id:int}}/reject", paper_reject, methods=["POST"], name="voting_paper_reject"),
+]

@@ -7,29 +7,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Mount, Route
-
-from app import admin, i18n
-from app.accounts import routes as account_routes
-from app.database import make_engine
 from app.i18n import lazy
-from app.security import CSRFMiddleware, SecurityHeadersMiddleware
-from app.settings import Settings
-from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
-from proposals import api as proposal_api
-from proposals import comment_routes
-from proposals import routes as proposal_routes
-from proposals import services as proposal_services
-from voting import audit_routes, keys, platform_log
-from voting import routes as voting_routes
+
+if TYPE_CHECKING:  # the web stack is imported by create_app(), so CLI commands start fast
+    from sqlalchemy import Engine
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+
+    from app.settings import Settings
 
 log = logging.getLogger("mitmachen")
 
@@ -76,10 +64,31 @@ def demo_loaders() -> list[Callable]:
 
 
 async def healthz(request: Request) -> PlainTextResponse:
+    from starlette.responses import PlainTextResponse
+
     return PlainTextResponse("ok")
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.routing import Mount, Route
+
+    from app import admin, i18n
+    from app.accounts import routes as account_routes
+    from app.database import make_engine
+    from app.security import CSRFMiddleware, SecurityHeadersMiddleware
+    from app.settings import Settings
+    from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
+    from proposals import api as proposal_api
+    from proposals import comment_routes
+    from proposals import routes as proposal_routes
+    from proposals import services as proposal_services
+    from voting import audit_routes, keys, platform_log
+    from voting import routes as voting_routes
+
     settings = (settings or Settings.from_env()).validate()
     engine = engine or make_engine(settings)
     i18n.load_catalogues()

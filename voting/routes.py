@@ -26,7 +26,7 @@ from app.mail import MailError, send_mail
 from app.permissions import can_user, require
 from app.ratelimit import check_and_hit
 from app.web import flash, form_of, rate_limit, redirect, render, settings_of, view
-from voting import ballots, lifecycle, paper, tally
+from voting import ballots, keys, lifecycle, paper, tally
 from voting.forms import BallotInput, ConfirmForm, PaperForm, parse_scope, parse_selection_json
 from voting.lifecycle import LifecycleError, Phase, Scope
 from voting.models import BallotType, PaperBallot, Process
@@ -107,6 +107,7 @@ def process_page(request: Request, db: Session) -> Response:
         current=current,
         problems=[ballots.eligibility_message(process, code) for code in problems],
         results=tally.published_results(db, process),
+        key_id=keys.signing_key().key_id if process.voting_opened_at else "",
         **_lookups(db),
     )
 

@@ -34,7 +34,13 @@ ADMIN_SECTIONS = [
 ]
 
 
-MODEL_MODULES = ["app.models", "proposals.models", "voting.models", "moderation.models", "voting.staff_models"]
+MODEL_MODULES = [
+    "app.models",
+    "proposals.models",
+    "voting.models",
+    "moderation.models",
+    "voting.staff_models",
+]
 
 
 def models_modules() -> list[str]:

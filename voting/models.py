@@ -57,7 +57,9 @@ class Process(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("slug", name="uq_process_slug"),
         CheckConstraint("budget_cents > 0", name="budget_positive"),
-        CheckConstraint("min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"),
+        CheckConstraint(
+            "min_choices >= 0 AND (max_choices IS NULL OR max_choices >= min_choices)", name="choices"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -200,7 +202,9 @@ class TallyRun(SQLModel, table=True):
     process_id: int = Field(foreign_key="process.id", ondelete="CASCADE")
     scope: int = Field(default=0)
     rule: str = Field(sa_column=Column(String(20), nullable=False))
-    status: str = Field(default="running", sa_column=Column(String(16), nullable=False))  # running|done|failed
+    status: str = Field(
+        default="running", sa_column=Column(String(16), nullable=False)
+    )  # running|done|failed
     progress: int = Field(default=0)  # percent
     result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # canonical JSON
     error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

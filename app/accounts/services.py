@@ -243,7 +243,9 @@ def suspend(db: Session, *, actor: User, target: User, days: int) -> None:
     else:
         target.suspended_until = utcnow() + dt.timedelta(days=days)
         revoke_all(db, target.id, "suspended")
-    events.publish(db, "account.suspended", user_id=target.id, until=target.suspended_until, actor_id=actor.id)
+    events.publish(
+        db, "account.suspended", user_id=target.id, until=target.suspended_until, actor_id=actor.id
+    )
     log.info("suspension user_id=%s days=%s by=%s", target.id, days, actor.id)
 
 

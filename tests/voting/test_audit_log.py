@@ -96,5 +96,7 @@ def test_concurrent_appenders_keep_one_tree(db):
         raw = [bytes(r.entry) for r in rows]
         assert audit.root(s, "p") == merkle_root(raw)
         assert all(audit.decode(e)["index"] == i for i, e in enumerate(raw))
-        count = s.execute(select(func.count()).select_from(LogEntry).where(LogEntry.log_id == "p")).scalar_one()
+        count = s.execute(
+            select(func.count()).select_from(LogEntry).where(LogEntry.log_id == "p")
+        ).scalar_one()
         assert count == 80

@@ -16,6 +16,8 @@ _handlers: dict[str, list[Handler]] = defaultdict(list)
 EVENTS = {
     "role.changed": "an admin changed a user's role (user_id, role, previous, actor_id)",
     "account.suspended": "an admin suspended or unsuspended an account (user_id, until, actor_id)",
+    "proposal.published": "a proposal became public (proposal_id)",
+    "comment.created": "a comment was posted (comment_id)",
 }
 
 

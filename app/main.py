@@ -26,21 +26,18 @@ NAV_ITEMS = [
     (lazy("Proposals"), "/proposals", None),
     (lazy("Participatory budgets"), "/processes", None),
     (lazy("Theme areas"), "/#themes", None),
+    (lazy("Moderation"), "/moderation", "moderation.queue"),
 ]
 ADMIN_SECTIONS = [
+    (lazy("Council staff: processes, results, exports, statistics"), "/staff", "staff.processes"),
     (lazy("Users and roles"), "/admin/users", "admin.users"),
     (lazy("Theme areas and districts"), "/admin/config", "admin.config"),
     (lazy("Pages"), "/admin/pages", "admin.pages"),
+    (lazy("Moderation grounds and word list"), "/admin/moderation", "moderation.grounds"),
 ]
 
 
-MODEL_MODULES = [
-    "app.models",
-    "proposals.models",
-    "voting.models",
-    "moderation.models",
-    "voting.staff_models",
-]
+MODEL_MODULES = ["app.models", "proposals.models", "voting.models", "moderation.models"]
 
 
 def models_modules() -> list[str]:
@@ -51,7 +48,7 @@ def models_modules() -> list[str]:
 
 
 # Feature packages' command-line modules: each has register(subparsers).
-CLI_MODULES = ["voting.cli", "voting.voting_cli", "voting.audit_cli", "proposals.cli"]
+CLI_MODULES = ["voting.cli", "voting.voting_cli", "voting.audit_cli", "voting.export_cli", "proposals.cli"]
 
 
 def cli_plugins() -> list[Callable]:
@@ -63,10 +60,15 @@ def cli_plugins() -> list[Callable]:
 
 def demo_loaders() -> list[Callable]:
     """Feature packages' demo data loaders: each takes (db, settings) and is idempotent."""
+    from moderation.services import ensure_default_grounds
     from proposals.demo import load as proposals_demo
     from voting.demo import load as voting_demo
 
-    return [proposals_demo, voting_demo]
+    def moderation_grounds(db, settings) -> list[str]:
+        ensure_default_grounds(db, settings)
+        return []
+
+    return [moderation_grounds, proposals_demo, voting_demo]
 
 
 async def healthz(request: Request) -> PlainTextResponse:
@@ -88,11 +90,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from app.security import CSRFMiddleware, SecurityHeadersMiddleware
     from app.settings import Settings
     from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
+    from moderation import routes as moderation_routes
+    from moderation import visibility as moderation_visibility
     from proposals import api as proposal_api
-    from proposals import comment_routes
+    from proposals import api_schema, comment_routes
     from proposals import routes as proposal_routes
     from proposals import services as proposal_services
-    from voting import audit_routes, keys, platform_log
+    from voting import admin_routes as staff_routes
+    from voting import audit_api_schema, audit_routes, keys, platform_log
     from voting import routes as voting_routes
 
     settings = (settings or Settings.from_env()).validate()
@@ -100,6 +105,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     i18n.load_catalogues()
     keys.configure(settings)
     platform_log.install(settings)
+    moderation_visibility.install()
+    api_schema.extend(audit_api_schema.PATHS, audit_api_schema.SCHEMAS)
 
     routes = [
         Route("/healthz", healthz),
@@ -111,6 +118,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         *proposal_api.routes,
         *voting_routes.routes,
         *audit_routes.routes,
+        *moderation_routes.routes,
+        *staff_routes.routes,
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, https=settings.https),

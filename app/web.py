@@ -39,6 +39,7 @@ from app.sessions import load_user
 from app.settings import ROOT, Settings
 
 log = logging.getLogger("mitmachen.web")
+
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 Handler = Callable[[Request, Session], Response]

@@ -41,7 +41,7 @@ from proposals.models import (
     ProposalStatusChange,
     Theme,
 )
-from proposals.visibility import public_comment, public_proposal
+from proposals.visibility import public_attachment, public_comment, public_proposal
 
 PREFIX = "/api/v1"
 DEFAULT_LIMIT = 20
@@ -437,7 +437,7 @@ def proposal(request: Request, conn: Connection, settings: Settings) -> dict[str
             Attachment.sha256,
             Attachment.created_at,
         )
-        .where(Attachment.proposal_id == proposal_id)
+        .where(Attachment.proposal_id == proposal_id, public_attachment())
         .order_by(Attachment.id)
     ).all()
     base = f"{settings.base_url}/proposals/{proposal_id}"

@@ -289,11 +289,15 @@ PATHS: dict[str, Any] = {
 
 def extend(paths: dict[str, Any], schemas: dict[str, Any] | None = None) -> None:
     """Add another package's /api/v1 paths (and component schemas) to the document."""
-    clash = (set(paths) & set(PATHS)) | (set(schemas or {}) & set(SCHEMAS))
+    schemas = schemas or {}
+    # the same description again (every create_app() calls this) is fine; a different one is refused
+    clash = {k for k, v in paths.items() if PATHS.get(k, v) != v} | {
+        k for k, v in schemas.items() if SCHEMAS.get(k, v) != v
+    }
     if clash:
         raise ValueError(f"already described: {sorted(clash)}")
     PATHS.update(paths)
-    SCHEMAS.update(schemas or {})
+    SCHEMAS.update(schemas)
     _cached.cache_clear()
 
 

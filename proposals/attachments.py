@@ -34,6 +34,7 @@ from app.models import User
 from app.settings import Settings
 from proposals.lifecycle import ProposalError
 from proposals.models import Attachment, Proposal
+from proposals.visibility import public_attachment
 
 MAX_PER_PROPOSAL = 5
 MAX_IMAGE_PIXELS = 40_000_000
@@ -143,7 +144,11 @@ def count_for(db: Session, *, proposal: Proposal) -> int:
 
 
 def list_for(db: Session, *, proposal: Proposal) -> list[Attachment]:
-    stmt = select(Attachment).where(Attachment.proposal_id == proposal.id).order_by(Attachment.id)
+    stmt = (
+        select(Attachment)
+        .where(Attachment.proposal_id == proposal.id, public_attachment())
+        .order_by(Attachment.id)
+    )
     return list(db.execute(stmt).scalars())
 
 
@@ -221,8 +226,10 @@ def delete_attachment(db: Session, *, attachment: Attachment, settings: Settings
 
 def attachment_of(db: Session, *, proposal: Proposal, attachment_id: int) -> Attachment | None:
     """The attachment only if it belongs to ``proposal`` (no cross-proposal access by id)."""
-    row = db.get(Attachment, attachment_id)
-    return row if row is not None and row.proposal_id == proposal.id else None
+    stmt = select(Attachment).where(
+        Attachment.id == attachment_id, Attachment.proposal_id == proposal.id, public_attachment()
+    )
+    return db.execute(stmt).scalar_one_or_none()
 
 
 def content_disposition(name: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from app import events
 from app.database import utcnow
 from app.i18n import gettext as _
 from app.models import User
@@ -121,6 +122,7 @@ def create_comment(
     )
     db.add(comment)
     db.flush()
+    events.publish(db, "comment.created", comment_id=comment.id)
     _bump_count(db, proposal.id, +1)  # type: ignore[arg-type]
     _refresh(db, proposal)
     answered: set[int] = set()

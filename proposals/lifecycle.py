@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app import events
 from app.database import utcnow
 from app.i18n import gettext as _
 from app.models import User
@@ -232,6 +233,8 @@ def change_status(
     db.add(proposal)
     db.add(change)
     db.flush()
+    if to_status == S.PUBLISHED:
+        events.publish(db, "proposal.published", proposal_id=proposal.id)
     notifications.notify_followers(db, proposal=proposal, kind="status", actor=actor)
     return change
 

@@ -17,7 +17,11 @@ from app.permissions import is_moderator, is_staff
 from proposals.models import PUBLIC_STATUSES, Comment, Proposal, ProposalStatus
 
 # kind ("proposal" | "comment") -> functions returning an extra SQL condition for that kind
-_filters: dict[str, list[Callable[[], ColumnElement[bool]]]] = {"proposal": [], "comment": []}
+_filters: dict[str, list[Callable[[], ColumnElement[bool]]]] = {
+    "proposal": [],
+    "comment": [],
+    "attachment": [],
+}
 
 
 def register_filter(kind: str, condition: Callable[[], ColumnElement[bool]]) -> None:
@@ -33,6 +37,12 @@ def public_proposal() -> ColumnElement[bool]:
 def public_comment() -> ColumnElement[bool]:
     """Comments anyone may see (deleted ones stay as placeholders; their text is never shown)."""
     extra = [f() for f in _filters["comment"]]
+    return and_(true(), *extra) if extra else true()
+
+
+def public_attachment() -> ColumnElement[bool]:
+    """Attachments anyone may see on a visible proposal (moderation may hide single files)."""
+    extra = [f() for f in _filters["attachment"]]
     return and_(true(), *extra) if extra else true()
 
 
@@ -57,6 +67,7 @@ def is_public(db, proposal_id: int) -> bool:
 __all__ = [
     "public_proposal",
     "public_comment",
+    "public_attachment",
     "can_view_proposal",
     "is_public",
     "register_filter",

@@ -255,3 +255,10 @@ def test_oversized_bodies_refused_whatever_carries_the_token(client):
     files = {"file": ("a.pdf", big, "application/pdf")}
     by_form = client.post("/language", data={"csrf_token": token}, files=files)
     assert by_form.status_code == 413
+
+
+def test_huge_ids_in_paths_are_404(client, make_user, login):
+    """An id beyond the database's integer range is a plain 404, never an overflow error (500)."""
+    login(make_user("admin"))
+    for path in ("/processes/99999999999999999999", "/proposals/123456789012", "/admin/themes/99999999999"):
+        assert client.get(path).status_code == 404, path

@@ -16,7 +16,7 @@ from tests.voting.test_admin_processes import staff, staff_app  # noqa: F401  (f
 from tests.voting.test_ballots import district_id, make_process, theme_id
 from voting.models import Ballot, Process, Project, TallyRun
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "pb-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "pb-samples"
 GOOD_CSV = (
     "id;Titel;Beschreibung;Kosten;Themenfeld;Stadtbezirk;Machbarkeit\n"
     "A1;Blühwiesen;Mehr *Insekten*;12.500,00;energie-umwelt;Barmen;machbar\n"

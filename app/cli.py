@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import importlib
+
+    from app.main import models_modules
+
+    for module in models_modules():  # every table known before any command touches the database
+        importlib.import_module(module)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -109,3 +110,14 @@ def test_configuration_error_exit_2(monkeypatch, capsys):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     assert main(["migrate"]) == 2
     assert "SECRET_KEY" in capsys.readouterr().err
+
+
+def test_migrate_and_demo_in_fresh_processes(tmp_path):
+    """The quick start's commands work as separate processes (each imports only what it needs)."""
+    exe = shutil.which("mitmachen") or str(sys.prefix) + "/bin/mitmachen"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'q.sqlite3'}", "ENVIRONMENT": "development"}
+    env.pop("SECRET_KEY", None)
+    for args in (["migrate"], ["demo"], ["demo"]):
+        result = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "already present" in result.stdout

@@ -26,6 +26,7 @@ from app.mail import MailError, send_mail
 from app.models import User
 from app.permissions import is_admin, is_moderator
 from app.settings import Settings
+from moderation.defaults import DEFAULT_GROUNDS
 from moderation.models import (
     HIDING_ACTIONS,
     RESTRICTING_ACTIONS,
@@ -212,61 +213,6 @@ def active_grounds(db: Session) -> list[ModerationGround]:
             .order_by(ModerationGround.position, ModerationGround.id)
         ).scalars()
     )
-
-
-DEFAULT_GROUNDS = [
-    (
-        "rules-respect",
-        "Gemeinschaftsregeln: Respektvoller Umgang",
-        "Community rules: respectful conduct",
-        "community-rule",
-    ),
-    (
-        "rules-topic",
-        "Gemeinschaftsregeln: Beim Thema bleiben",
-        "Community rules: stay on topic",
-        "community-rule",
-    ),
-    (
-        "rules-spam",
-        "Gemeinschaftsregeln: Keine Werbung und kein Spam",
-        "Community rules: no advertising or spam",
-        "community-rule",
-    ),
-    (
-        "rules-duplicate",
-        "Gemeinschaftsregeln: Keine doppelten Vorschläge",
-        "Community rules: no duplicate proposals",
-        "community-rule",
-    ),
-    (
-        "rules-privacy",
-        "Gemeinschaftsregeln: Privatsphäre Dritter achten",
-        "Community rules: respect others' privacy",
-        "community-rule",
-    ),
-    (
-        "stgb-130",
-        "§ 130 StGB Volksverhetzung",
-        "Section 130 German Criminal Code (incitement to hatred)",
-        "legal",
-    ),
-    ("stgb-185", "§ 185 StGB Beleidigung", "Section 185 German Criminal Code (insult)", "legal"),
-    ("stgb-186", "§ 186 StGB Üble Nachrede", "Section 186 German Criminal Code (defamation)", "legal"),
-    (
-        "stgb-86a",
-        "§ 86a StGB Verwenden von Kennzeichen verfassungswidriger Organisationen",
-        "Section 86a German Criminal Code (symbols of unconstitutional organisations)",
-        "legal",
-    ),
-    (
-        "dsgvo",
-        "DSGVO: Veröffentlichung personenbezogener Daten",
-        "GDPR: publication of personal data",
-        "legal",
-    ),
-    ("urhg", "UrhG: Urheberrechtsverletzung", "Copyright infringement (UrhG)", "legal"),
-]
 
 
 def ensure_default_grounds(db: Session, settings: Settings | None = None) -> None:

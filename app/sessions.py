@@ -40,7 +40,19 @@ def current_record(db: Session, session: dict) -> UserSession | None:
 
 def load_user(db: Session, session: dict, settings: Settings) -> User | None:
     """The signed-in user, or None when the session is missing, revoked, idle or too old."""
-    record = current_record(db, session)
+    # The session record and its user in one statement (every signed-in request runs this); the outer join
+    # keeps a record whose user is gone, so it is still judged (and timed out) exactly as before.
+    token = session.get("sid")
+    row = (
+        db.execute(
+            select(UserSession, User)
+            .outerjoin(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == token_digest(token))
+        ).one_or_none()
+        if isinstance(token, str)
+        else None
+    )
+    record = row[0] if row is not None else None
     if record is None:
         session.pop("sid", None)
         return None
@@ -53,7 +65,7 @@ def load_user(db: Session, session: dict, settings: Settings) -> User | None:
             record.revoked_reason = "timeout"
         session.pop("sid", None)
         return None
-    user = db.get(User, record.user_id)
+    user = row[1]
     if user is None or user.is_deleted or user.is_suspended(now):
         session.pop("sid", None)
         return None

@@ -54,20 +54,38 @@ def receipt(db: Session, *, log_id: str, index: int, key: keys.SigningKey | None
     row = _entry(db, log_id, index)
     if row is None:
         raise LookupError(f"log {log_id} has no entry {index}")
-    entry = audit.decode(bytes(row.entry))
-    payload = entry.get("payload") or {}
     head = heads.latest_head(db, log_id)
     if head is None or head.size <= index:
         head = heads.sign_head(db, log_id=log_id, reason="receipt", key=key)
+    return receipt_of(
+        log_id=log_id, index=index, entry=bytes(row.entry), leaf=bytes(row.leaf_hash), head=head
+    )
+
+
+def receipt_of_append(
+    db: Session, appended: audit.Appended, *, key: keys.SigningKey | None = None
+) -> dict[str, Any]:
+    """The receipt of a ballot entry appended in this transaction: a head of the log right after it is
+    signed at once (no head can cover an entry that is not committed yet), nothing is read back."""
+    head = heads.sign_appended(db, appended, reason="receipt", key=key)
+    return receipt_of(
+        log_id=appended.log_id, index=appended.index, entry=appended.entry, leaf=appended.leaf_hash, head=head
+    )
+
+
+def receipt_of(*, log_id: str, index: int, entry: bytes, leaf: bytes, head: Any) -> dict[str, Any]:
+    """The receipt's fields from the entry's bytes, its leaf hash and a signed head that covers it."""
+    decoded = audit.decode(entry)
+    payload = decoded.get("payload") or {}
     return {
         "format": FORMAT,
         "log": log_id,
         "index": index,
-        "type": entry.get("type"),
+        "type": decoded.get("type"),
         "ballot": payload.get("ballot"),
         "scope": payload.get("scope"),
         "version": payload.get("version"),
-        "entry_hash": bytes(row.leaf_hash).hex(),
+        "entry_hash": leaf.hex(),
         "head": heads.head_json(head),
     }
 

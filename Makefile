@@ -4,9 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# test processes (pytest-xdist); each has its own SQLite file and PostgreSQL database
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install install-test i18n check-migrations clean vendor
+.PHONY: help run test audit lint format install install-test i18n check-migrations clean vendor
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -35,7 +37,10 @@ run: install ## migrate a SQLite database, load demo data, serve on http://127.0
 test: install-test ## ruff, alembic check, and the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+audit: install-test ## pip-audit the installed packages (a known vulnerability fails; no network only warns)
+	bash scripts/audit.sh
 
 lint: install-test ## ruff only
 	$(VENV)/bin/ruff check .

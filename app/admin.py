@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import forms
-from app.accounts import services
+from app.accounts import services, twofactor
 from app.database import utcnow
 from app.forms import FieldError, Form
 from app.i18n import gettext as _
@@ -60,6 +60,7 @@ def users(request: Request, db: Session) -> Response:
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         roles=[r.value for r in Role],
+        two_factor_ids=twofactor.enabled_user_ids(db, [u.id for u in rows]),
         partial="app/admin/_user_rows.html",
     )
 

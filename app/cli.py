@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -17,23 +16,84 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
+def _metrics_dir(workers: int) -> str | None:
+    """Several workers share their metrics through files in PROMETHEUS_MULTIPROC_DIR: use the operator's
+    directory or a fresh temporary one, emptied before the workers start (stale files would add up)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    if workers < 2:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        return None
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="mitmachen-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # inherited by the workers
+    return str(path)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import shutil
+
     import uvicorn
 
+    from app.logging_setup import dict_config
+
     settings = _settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    forwarded = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()]
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=bool(forwarded),
-        forwarded_allow_ips=forwarded or None,
-        server_header=False,
-        log_level="info",
-    )
+    if args.workers < 1 or args.workers > 64:
+        print("error: --workers must be 1 to 64", file=sys.stderr)
+        return 2
+    temporary = _metrics_dir(args.workers)
+    try:
+        # Forwarded headers are handled by the app (app/observability.py, TRUSTED_PROXIES), not uvicorn.
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=False,
+            server_header=False,
+            date_header=True,
+            log_config=dict_config(settings),
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+    return 0
+
+
+def cmd_mail_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from app import outbox
+    from app.database import make_engine
+    from app.logging_setup import configure
+
+    settings = _settings()
+    configure(settings)
+    engine = make_engine(settings)
+    if args.once:
+        report = outbox.deliver_due(engine, settings, limit=10**6)
+        print(f"mail: {report.sent} sent, {len(report.retrying)} to retry, {len(report.failed)} failed")
+        return 1 if report.problems else 0
+    interval = args.interval if args.interval is not None else (settings.mail_outbox_interval or 10)
+    worker = outbox.OutboxWorker(engine, settings, interval=interval)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set() or worker.wake_event.set())
+    worker.start()
+    try:
+        while worker.thread.is_alive():
+            worker.thread.join(1)
+    finally:
+        worker.stop()
     return 0
 
 
@@ -108,11 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mitmachen", description="Mitmachen citizen-participation platform")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("serve", help="run the web app", description="Run the web app with uvicorn.")
+    p = sub.add_parser(
+        "serve",
+        help="run the web app",
+        description="Run the web app with uvicorn; several --workers share metrics, the database and Redis.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "mail-worker",
+        help="deliver queued mail (outbox) in a process of its own",
+        description="Deliver the mail queued in the outbox, with retries and backoff, until stopped "
+        "(SIGTERM). Each app worker does this too unless MAIL_OUTBOX_INTERVAL is 0.",
+    )
+    p.add_argument("--once", action="store_true", help="deliver what is due now, then exit (1 if any failed)")
+    p.add_argument("--interval", type=int, default=None, help="seconds between passes (MAIL_OUTBOX_INTERVAL)")
+    p.set_defaults(func=cmd_mail_worker)
 
     p = sub.add_parser(
         "migrate",
@@ -138,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email", metavar="EMAIL")
     p.set_defaults(func=cmd_create_admin)
 
+    from app import backup
+
+    backup.register(sub)  # mitmachen backup / restore
     for register in cli_plugins():
         register(sub)
     return parser

@@ -10,7 +10,7 @@ from app.models import Page, Role, User
 from app.security import hash_password
 from app.settings import Settings
 
-DEMO_PASSWORD = "mitmachen-demo"
+DEMO_PASSWORD = "mitmachen-demo"  # noqa: S105 demo accounts, never in production
 DEMO_USERS = [
     ("admin@example.org", "Ada Admin", Role.ADMIN),
     ("staff@example.org", "Stefan Stadtverwaltung", Role.STAFF),

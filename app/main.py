@@ -14,8 +14,6 @@ from app.i18n import lazy
 if TYPE_CHECKING:  # the web stack is imported by create_app(), so CLI commands start fast
     from sqlalchemy import Engine
     from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import PlainTextResponse
 
     from app.settings import Settings
 
@@ -30,14 +28,31 @@ NAV_ITEMS = [
 ]
 ADMIN_SECTIONS = [
     (lazy("Council staff: processes, results, exports, statistics"), "/staff", "staff.processes"),
+    (
+        lazy("Resident verification: registers, letter codes, in person"),
+        "/staff/verification",
+        "staff.verification",
+    ),
     (lazy("Users and roles"), "/admin/users", "admin.users"),
     (lazy("Theme areas and districts"), "/admin/config", "admin.config"),
     (lazy("Pages"), "/admin/pages", "admin.pages"),
     (lazy("Moderation grounds and word list"), "/admin/moderation", "moderation.grounds"),
+    (lazy("Mail settings and outgoing mail"), "/admin/mail", "admin.mail"),
+    (lazy("Record of processing activities"), "/admin/processing", "gdpr.records"),
 ]
 
 
-MODEL_MODULES = ["app.models", "proposals.models", "voting.models", "moderation.models"]
+MODEL_MODULES = [
+    "app.models",
+    "app.accounts.twofactor_models",
+    "app.accounts.oidc_models",
+    "app.ops_models",
+    "app.accounts.verification",
+    "proposals.models",
+    "voting.models",
+    "voting.verification_models",
+    "moderation.models",
+]
 
 
 def models_modules() -> list[str]:
@@ -48,7 +63,14 @@ def models_modules() -> list[str]:
 
 
 # Feature packages' command-line modules: each has register(subparsers).
-CLI_MODULES = ["voting.cli", "voting.voting_cli", "voting.audit_cli", "voting.export_cli", "proposals.cli"]
+CLI_MODULES = [
+    "voting.cli",
+    "voting.voting_cli",
+    "voting.audit_cli",
+    "voting.export_cli",
+    "proposals.cli",
+    "app.accounts.twofactor_cli",
+]
 
 
 def cli_plugins() -> list[Callable]:
@@ -56,6 +78,15 @@ def cli_plugins() -> list[Callable]:
     import importlib
 
     return [importlib.import_module(name).register for name in CLI_MODULES]
+
+
+# Feature packages' data-subject modules (app/gdpr.py): export(db, settings, user) and erase(db, settings,
+# user, mode), optional KEEP_ON_ERASE table names.
+GDPR_MODULES = ["proposals.gdpr", "voting.gdpr"]
+
+
+def gdpr_modules() -> list[str]:
+    return list(GDPR_MODULES)
 
 
 def demo_loaders() -> list[Callable]:
@@ -71,12 +102,6 @@ def demo_loaders() -> list[Callable]:
     return [moderation_grounds, proposals_demo, voting_demo]
 
 
-async def healthz(request: Request) -> PlainTextResponse:
-    from starlette.responses import PlainTextResponse
-
-    return PlainTextResponse("ok")
-
-
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -84,10 +109,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from starlette.middleware.sessions import SessionMiddleware
     from starlette.routing import Mount, Route
 
-    from app import admin, i18n
+    from app import admin, gdpr_routes, health, i18n, mail_settings, metrics, outbox, ratelimit
+    from app.accounts import oidc_routes, reauth_routes, twofactor_routes
     from app.accounts import routes as account_routes
     from app.database import make_engine
-    from app.security import CSRFMiddleware, SecurityHeadersMiddleware
+    from app.observability import RequestContextMiddleware
+    from app.pagecache import PageCacheMiddleware
+    from app.security import CSRFMiddleware, SecurityHeadersMiddleware, csrf_token
     from app.settings import Settings
     from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
     from moderation import routes as moderation_routes
@@ -97,7 +125,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from proposals import routes as proposal_routes
     from proposals import services as proposal_services
     from voting import admin_routes as staff_routes
-    from voting import audit_api_schema, audit_routes, keys, platform_log
+    from voting import audit_api_schema, audit_routes, keys, platform_log, verification_routes
     from voting import routes as voting_routes
 
     settings = (settings or Settings.from_env()).validate()
@@ -107,11 +135,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     platform_log.install(settings)
     moderation_visibility.install()
     api_schema.extend(audit_api_schema.PATHS, audit_api_schema.SCHEMAS)
+    ratelimit.configure(settings.redis_url)
 
     routes = [
-        Route("/healthz", healthz),
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/metrics", metrics.metrics_endpoint),
+        *mail_settings.routes,
         Mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static"),
         *account_routes.routes,
+        *gdpr_routes.routes,
+        *reauth_routes.routes,
+        *oidc_routes.routes,
+        *twofactor_routes.routes,
         *admin.routes,
         *proposal_routes.routes,
         *comment_routes.routes,
@@ -120,8 +156,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         *audit_routes.routes,
         *moderation_routes.routes,
         *staff_routes.routes,
+        *verification_routes.routes,
     ]
     middleware = [
+        Middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies),
         Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(
             SessionMiddleware,
@@ -132,12 +170,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             https_only=settings.https,
         ),
         Middleware(CSRFMiddleware),
+        Middleware(
+            PageCacheMiddleware,
+            seconds=settings.page_cache_seconds,
+            max_mb=settings.page_cache_max_mb,
+            default_locale=settings.default_locale,
+            locales=i18n.LOCALES,
+            csrf_token=csrf_token,
+        ),
     ]
     app = Starlette(
         debug=False,
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: render_error, Exception: render_error},
+        lifespan=lambda app: outbox.lifespan_worker(app.state.engine, app.state.settings),
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -146,4 +193,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.admin_sections = ADMIN_SECTIONS
     app.state.csrf_failure = csrf_failure_page
     app.state.district_choices = proposal_services.district_choices
+    oidc_routes.install(app)
     return app

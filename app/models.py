@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.database import UTCDateTime, utcnow
@@ -39,6 +39,15 @@ class User(SQLModel, table=True):
     password_changed_at: dt.datetime | None = _ts()
     suspended_until: dt.datetime | None = _ts()
     deleted_at: dt.datetime | None = _ts()
+    # resident verification (app/accounts/verification.py): when, how ("oidc:<key>", "letter", "in_person"),
+    # and the attributes the verification vouched for (only these count for eligibility rules)
+    resident_verified_at: dt.datetime | None = _ts()
+    resident_verification_method: str | None = Field(
+        default=None, sa_column=Column(String(40), nullable=True)
+    )
+    verified_birth_date: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    verified_birth_year: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    verified_postal_code: str | None = Field(default=None, sa_column=Column(String(10), nullable=True))
 
     @property
     def is_confirmed(self) -> bool:

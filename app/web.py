@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from app import i18n
+from app import i18n, pagecache
 from app.database import new_session
 from app.models import Page, User
 from app.permissions import LoginRequired, can_user
@@ -80,7 +80,7 @@ class CachedStaticFiles(StaticFiles):
 
 def markdown_filter(text: str) -> Markup:
     """Markdown rendered with raw HTML off and sanitised by nh3: the only ``Markup`` from user text."""
-    return Markup(render_markdown(text))
+    return Markup(render_markdown(text))  # noqa: S704 nh3-sanitised output
 
 
 def make_templates() -> Jinja2Templates:
@@ -129,13 +129,15 @@ def base_context(request: Request, db: Session | None) -> dict[str, Any]:
             db.execute(select(Page).where(Page.in_footer).order_by(Page.position, Page.id)).scalars()
         )
     locale = i18n.get_locale()
+    # Rendering for the shared page cache: placeholders that app/pagecache.py replaces per visitor.
+    marks = pagecache.placeholders(request.scope)
     return {
         "request": request,
         "user": user,
         "locale": locale,
         "settings": state.settings,
-        "csrf_token": csrf_token(request.session),
-        "csp_nonce": request.scope.get("state", {}).get("csp_nonce", ""),
+        "csrf_token": marks.csrf if marks else csrf_token(request.session),
+        "csp_nonce": marks.nonce if marks else request.scope.get("state", {}).get("csp_nonce", ""),
         "footer_pages": pages,
         "nav_items": state.nav_items,
         "can": _can,
@@ -198,6 +200,7 @@ def error_page(
             404: "not_found",
             405: "method_not_allowed",
             429: "rate_limited",
+            503: "unavailable",
         }.get(status_code, "error")
         return JSONResponse(
             {"error": {"code": code, "message": message or code.replace("_", " ")}},
@@ -209,12 +212,112 @@ def error_page(
     )
 
 
+# How long a visitor should wait before trying again when the database cannot be reached.
+UNAVAILABLE_RETRY_AFTER = 30
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for the errors of a database that cannot be reached or cannot answer right now (connection
+    refused or lost, pool exhausted, SQLite file unreadable or locked past the busy timeout): the request
+    gets a 503 page instead of a traceback, and the next request tries again (pre-ping reconnects)."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def unavailable_page(request: Request, exc: BaseException | None = None) -> Response:
+    """503 with Retry-After, rendered without the database (generic page; JSON error under /api/)."""
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__ if exc is not None else "unknown",
+    )
+    request.state.db = None
+    if getattr(request.state, "user", None) is None:
+        request.state.user = None
+        i18n.set_locale(choose_locale(request, None))
+    message = i18n.gettext("The service is temporarily unavailable. Please try again in a few minutes.")
+    headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER), "Cache-Control": "no-store"}
+    try:
+        return error_page(request, 503, message, headers=headers)
+    except Exception:  # the page itself failed: a plain answer, still without details
+        log.exception("503 page failed")
+        return HTMLResponse(
+            "<!doctype html><title>503</title><h1>Service unavailable</h1>", status_code=503, headers=headers
+        )
+
+
+def _defer_touch(db: Session) -> tuple[int, Any] | None:
+    """Take the session's "last seen" touch (``load_user``, once a minute) out of a read's transaction.
+
+    A GET runs in a read transaction; a write in it has to upgrade to SQLite's write lock, which fails at
+    once (SQLITE_BUSY_SNAPSHOT) when another writer committed meanwhile, or waits behind every queued
+    writer: under voting load signed-in page views answered 503. The touch is done after the response
+    instead (``_touch_after``); returns (session id, new time) when there was one."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from app.models import UserSession
+
+    for obj in list(db.dirty):
+        if not isinstance(obj, UserSession):
+            continue
+        state = inspect(obj)
+        changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+        if changed != {"last_seen_at"}:
+            continue
+        history = state.attrs.last_seen_at.history
+        if not history.deleted:
+            continue
+        set_committed_value(obj, "last_seen_at", history.deleted[0])
+        return int(obj.id), history.added[0]
+    return None
+
+
+def _touch_after(response: Response, engine: Any, session_id: int, when: Any) -> None:
+    """Record the deferred touch in its own short write transaction once the response is sent (best
+    effort: a failure only means the next request touches again)."""
+    from starlette.background import BackgroundTask, BackgroundTasks
+
+    def touch() -> None:
+        from sqlalchemy import update
+
+        from app.models import UserSession
+
+        try:
+            with new_session(engine, write=True) as db:
+                db.execute(
+                    update(UserSession)
+                    .where(UserSession.id == session_id, UserSession.last_seen_at < when)
+                    .values(last_seen_at=when)
+                )
+                db.commit()
+        except Exception:  # noqa: BLE001 - best effort, see above
+            log.debug("session touch failed", exc_info=True)
+
+    task = BackgroundTask(touch)
+    response.background = BackgroundTasks([response.background, task]) if response.background else task
+
+
 def _run(handler: Handler, request: Request) -> Response:
+    try:
+        return _unit_of_work(handler, request)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        return unavailable_page(request, exc)
+
+
+def _unit_of_work(handler: Handler, request: Request) -> Response:
     engine = request.app.state.engine
     with new_session(engine, write=request.method not in SAFE_METHODS) as db:
         request.state.db = db
         try:
             user = load_user(db, request.session, settings_of(request))
+            touch = _defer_touch(db) if request.method in SAFE_METHODS else None
             request.state.user = user
             i18n.set_locale(choose_locale(request, user))
             try:
@@ -242,9 +345,14 @@ def _run(handler: Handler, request: Request) -> Response:
                     request, exc.status_code, exc.detail if exc.status_code == 400 else None
                 )
             db.commit()
+            if touch is not None:
+                _touch_after(response, engine, *touch)
             return response
         except BaseException:
-            db.rollback()
+            try:
+                db.rollback()
+            except Exception:  # a lost connection cannot roll back; the original error matters
+                log.debug("rollback failed", exc_info=True)
             raise
         finally:
             request.state.db = None
@@ -264,6 +372,8 @@ def view(handler: Handler) -> Callable[[Request], Any]:
 
 async def render_error(request: Request, exc: Exception) -> Response:
     """Exception handler for errors raised outside a view (no route, method not allowed, crashes)."""
+    if database_unavailable(exc):
+        return unavailable_page(request, exc)
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 500:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

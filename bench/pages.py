@@ -54,6 +54,7 @@ class Result:
     requests: int = 0
     errors: int = 0
     cpu_ms: float = 0.0  # server CPU time per request (all its processes), robust on a busy machine
+    cache: str = "-"  # the page cache's answer to the first request (miss/bypass; "-": not cacheable)
     note: str = ""
 
 
@@ -244,8 +245,9 @@ def _cell(ok: bool, text: str) -> str:
 
 def report(ceiling: Result, results: list[Result]) -> str:
     lines = [
-        f"{'page':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'% ceiling':>10} {'cpu ms/req':>10}  errors",
-        "-" * 92,
+        f"{'page':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'% ceiling':>10} {'cpu ms/req':>10}  errors"
+        "  cache",
+        "-" * 99,
         f"{'ceiling (Starlette+Jinja2)':<32} {ceiling.rps:>8.0f} {ceiling.p50_ms:>8.1f} {ceiling.p99_ms:>8.1f}"
         f" {'100%':>10} {ceiling.cpu_ms:>10.2f}  {ceiling.errors}",
     ]
@@ -256,7 +258,7 @@ def report(ceiling: Result, results: list[Result]) -> str:
         share = r.rps / ceiling.rps if ceiling.rps else 0.0
         lines.append(
             f"{r.name:<32} {r.rps:>8.0f} {r.p50_ms:>8.1f} {_cell(r.p99_ms < TARGET_P99_MS, f'{r.p99_ms:.1f}'):>8}"
-            f" {_cell(share >= TARGET_SHARE, f'{share:.0%}'):>10} {r.cpu_ms:>10.2f}  {r.errors}"
+            f" {_cell(share >= TARGET_SHARE, f'{share:.0%}'):>10} {r.cpu_ms:>10.2f}  {r.errors:>6}  {r.cache}"
         )
     lines.append(
         f"targets: ≥ {TARGET_SHARE:.0%} of the ceiling's req/s and p99 < {TARGET_P99_MS:.0f} ms (✗ = missed)"
@@ -279,11 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="measure only pages whose name contains this text")
     parser.add_argument("--no-seed", action="store_true", help="use an already seeded database as it is")
     parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite database")
+    parser.add_argument(
+        "--page-cache-seconds",
+        type=int,
+        default=None,
+        help="PAGE_CACHE_SECONDS for the app (default: the app's default, 3; 0 measures every page uncached)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= MAX_DURATION:
         parser.error(f"--duration must be 1..{MAX_DURATION}")
     if not 1 <= args.connections <= 256 or not 1 <= args.threads <= 16 or not 1 <= args.workers <= 16:
         parser.error("--connections 1..256, --threads 1..16, --workers 1..16")
+    if args.page_cache_seconds is not None and not 0 <= args.page_cache_seconds <= 60:
+        parser.error("--page-cache-seconds must be 0..60")
     if args.no_seed and not args.database_url:
         parser.error("--no-seed needs --database-url")
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
@@ -305,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             "DATA_DIR": str(workdir),
             "PYTHONUNBUFFERED": "1",
         }
+        if args.page_cache_seconds is not None:
+            env["PAGE_CACHE_SECONDS"] = str(args.page_cache_seconds)
+        cache = env.get("PAGE_CACHE_SECONDS", "default (3)")
         app_port, ceiling_port = free_port(), free_port()
         env["BASE_URL"] = f"http://{HOST}:{app_port}"
         mitmachen = str(Path(sys.executable).with_name("mitmachen"))
@@ -327,8 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         app, ceiling_server = servers
 
         print(
-            f"load: {tool}, {args.connections} connections, {args.duration} s per page, {args.workers} workers"
-            f" (load average before: {os.getloadavg()[0]:.1f})"
+            f"load: {tool}, {args.connections} connections, {args.duration} s per page, {args.workers} workers,"
+            f" PAGE_CACHE_SECONDS {cache} (load average before: {os.getloadavg()[0]:.1f})"
         )
         warm = max(1, min(3, args.duration // 3))
         load = dict(tool=tool, connections=args.connections, threads=args.threads)
@@ -341,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and not any(word in name for word in args.only):
                 continue
             target = f"{app.base}{path}"
-            status = httpx.get(target, timeout=30).status_code
+            probe = httpx.get(target, timeout=30)
+            status = probe.status_code
             if status != 200:
                 note = "404, page not built yet" if status == 404 else f"answers {status}"
                 results.append(Result(name, path, note=note))
@@ -350,13 +364,16 @@ def main(argv: list[str] | None = None) -> int:
             measure(target, server=app, duration=warm, **load)
             result = measure(target, server=app, duration=args.duration, **load)
             result.name, result.path = name, path
+            result.cache = probe.headers.get("x-page-cache", "-")
             results.append(result)
             print(
                 f"  {name:<30} {result.rps:8.0f} req/s  p99 {result.p99_ms:6.1f} ms  cpu {result.cpu_ms:.2f} ms/req"
             )
         print()
         load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"backend: {backend}; cpus: {os.cpu_count()}; load average now: {load_avg}")
+        print(
+            f"backend: {backend}; cpus: {os.cpu_count()}; load average now: {load_avg}; page cache: {cache}"
+        )
         print("pages: " + ", ".join(r.path for r in results))
         print(report(ceiling, results))
         missed = [

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from app.database import utcnow
 from moderation.models import Action, ModerationDecision, ModerationSetting
+from moderation.visibility import visibility_changed
 
 WORD_LIST = "word_list"
 THEME_PREFIX = "premoderate_theme:"
@@ -102,6 +103,7 @@ def hold_if_needed(
     )
     db.add(decision)
     db.flush()
+    visibility_changed(db, item_type=item_type, item_id=decision.item_id)
     return decision
 
 

@@ -22,7 +22,7 @@ from app import i18n
 from app.accounts import services as accounts
 from app.database import utcnow
 from app.i18n import gettext as _
-from app.mail import MailError, send_mail
+from app.mail import send_mail
 from app.models import User
 from app.permissions import is_admin, is_moderator
 from app.settings import Settings
@@ -39,6 +39,7 @@ from moderation.models import (
     ModerationGround,
     ModerationNotice,
 )
+from moderation.visibility import visibility_changed
 from proposals.models import Attachment, Comment, Follow, Proposal, Support, Theme
 
 log = logging.getLogger("mitmachen.moderation")
@@ -383,6 +384,7 @@ def decide(
         .where(Flag.item_type == item_type, Flag.item_id == item_id, Flag.resolved_by_decision_id.is_(None))
         .values(resolved_by_decision_id=decision.id)
     )
+    visibility_changed(db, item_type=item_type, item_id=item_id)
     _audit(db, decision, ground)
     if restricting and item.author_id is not None:
         _notify(db, settings=settings, decision=decision, ground=ground)
@@ -534,10 +536,7 @@ def _notify(
         subject, body = compose_statement(
             decision=decision, ground=ground, locale=author.locale, settings=settings
         )
-    try:
-        send_mail(settings, to=author.email, subject=subject, body=body)
-    except MailError:
-        log.error("statement of reasons for decision %s not mailed", decision.id)
+    send_mail(db, settings, to=author.email, subject=subject, body=body)
 
 
 def _tell_reporters(db: Session, *, settings: Settings, decision: ModerationDecision) -> None:
@@ -569,10 +568,7 @@ def _tell_reporters(db: Session, *, settings: Settings, decision: ModerationDeci
                 ]
             )
             subject = _("Your report has been reviewed")
-        try:
-            send_mail(settings, to=reporter.email, subject=subject, body=body)  # type: ignore[arg-type]
-        except MailError:
-            log.error("outcome of decision %s not mailed to a reporter", decision.id)
+        send_mail(db, settings, to=reporter.email, subject=subject, body=body)  # type: ignore[arg-type]
 
 
 def compose_statement(
@@ -691,6 +687,7 @@ def decide_appeal(
     db.add(decision)
     db.flush()
     row.decided_by_decision_id = decision.id
+    visibility_changed(db, item_type=original.item_type, item_id=original.item_id)
     ground = db.get(ModerationGround, original.ground_id) if original.ground_id else None
     _audit(db, decision, ground)
     if original.author_id is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, exists, select
 
 from moderation.models import HIDING_ACTIONS, Action, ModerationDecision
-from proposals import visibility
+from proposals import annotations, visibility
 from proposals.models import Attachment, Comment, Proposal
 
 _PROPOSAL_ACTIONS = (*HIDING_ACTIONS, Action.DUPLICATE.value)
@@ -45,8 +45,37 @@ def attachment_hidden(db, attachment_id: int) -> bool:
     return db.execute(select(_not_hidden("attachment", attachment_id, HIDING_ACTIONS))).scalar() is False
 
 
+def visibility_changed(db, *, item_type: str, item_id: int) -> None:
+    """After a decision that may hide or show an item: keep the counts that the proposals package shows in
+    step (a proposal's comment count counts shown comments only)."""
+    if item_type != "comment":
+        return
+    from proposals import comments
+
+    proposal_id = db.execute(select(Comment.proposal_id).where(Comment.id == item_id)).scalar()
+    if proposal_id is not None:
+        comments.recount(db, proposal_id=proposal_id)
+
+
+def edit_notes(db, proposal_id: int) -> list[annotations.Note]:
+    """The visible notes of moderation edits to a proposal (title or theme area changed), newest last."""
+    from app.i18n import gettext as _
+
+    rows = db.execute(
+        select(ModerationDecision.created_at, ModerationDecision.note).where(
+            ModerationDecision.item_type == "proposal",
+            ModerationDecision.item_id == proposal_id,
+            ModerationDecision.action == Action.EDIT.value,
+            ModerationDecision.superseded_at.is_(None),
+        )
+    ).all()
+    label = _("Changed by the moderation")
+    return [annotations.Note(at=at, label=label, text=note) for at, note in rows if note]
+
+
 def install() -> None:
     """Register the conditions with the one visibility rule (idempotent)."""
+    annotations.register(edit_notes)
     visibility.register_filter("proposal", proposal_not_hidden)
     visibility.register_filter("comment", comment_not_hidden)
     visibility.register_filter("attachment", attachment_not_hidden)

@@ -352,7 +352,7 @@ def proposals(request: Request, conn: Connection, settings: Settings) -> dict[st
     status = params.get("status")
     if status is not None and status not in PUBLIC_STATUS_VALUES:
         raise invalid("status", "status must be one of: " + ", ".join(PUBLIC_STATUS_VALUES) + ".")
-    q = " ".join(params.get("q", "").split()) or None  # a blank term searches nothing: no filter
+    q = " ".join(params.get("q", "").replace("\x00", " ").split()) or None  # blank: no filter; NUL: a space
     if q is not None and len(q) > MAX_QUERY_LENGTH:
         raise invalid("q", f"q must have at most {MAX_QUERY_LENGTH} characters.")
     theme_id = _slug_id(conn, Theme, "theme", params.get("theme"))

@@ -4,8 +4,11 @@ Rules (see docs in the functions):
 - Markdown body of 1–5,000 characters, rendered with ``render_markdown`` and stored as ``body_html``.
 - Replies nest up to ``MAX_DEPTH``; a reply to a comment at that depth joins the same parent at that depth
   ("then flat"), and its notification still goes to the author of the comment that was answered.
-- ``Proposal.comment_count`` counts the comments that are not deleted; it changes in the same transaction
-  with an atomic ``UPDATE ... SET n = n ± 1``.
+- ``Proposal.comment_count`` counts the comments that are shown: not deleted and not hidden by moderation.
+  It changes in the same transaction with an atomic ``UPDATE ... SET n = n ± 1``; when moderation hides or
+  restores a comment it calls :func:`recount` (row lock on the proposal, then a fresh count).
+- A hidden comment with shown replies stays as a "hidden by moderation" placeholder (its text is never
+  sent), like a deleted one, so the thread keeps its shape.
 - Deleting keeps the row as a placeholder so replies stay in place, and wipes the text (it is never
   shown again, in pages, the API or exports). Replies to a deleted comment are refused.
 - One vote per user per comment (UNIQUE in the database). Voting locks the comment row first, so
@@ -20,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from app import events
@@ -86,6 +89,30 @@ def _bump_count(db: Session, proposal_id: int, delta: int) -> None:
         .values(comment_count=Proposal.comment_count + delta)
         .execution_options(synchronize_session=False)
     )
+
+
+def recount(db: Session, *, proposal_id: int) -> int:
+    """Set a proposal's comment count from its shown comments (after moderation hid or restored one).
+    The proposal row is locked first, so a concurrent ``_bump_count`` either waits for this count or is
+    already in it."""
+    db.execute(
+        update(Proposal)
+        .where(Proposal.id == proposal_id)
+        .values(comment_count=Proposal.comment_count)
+        .execution_options(synchronize_session=False)
+    )
+    count = db.execute(
+        select(func.count(Comment.id)).where(
+            Comment.proposal_id == proposal_id, Comment.deleted_at.is_(None), public_comment()
+        )
+    ).scalar_one()
+    db.execute(
+        update(Proposal)
+        .where(Proposal.id == proposal_id)
+        .values(comment_count=count)
+        .execution_options(synchronize_session=False)
+    )
+    return count
 
 
 def _refresh(db: Session, *objs: Any) -> None:
@@ -172,6 +199,7 @@ def delete_comment(db: Session, *, comment: Comment, actor: User) -> bool:
     text, and lowers the proposal's comment count. Returns False if it was already deleted."""
     if comment.author_id != actor.id:
         raise CommentError(_("You can only delete your own comments."), status=403)
+    shown = _is_shown(db, comment.id)  # type: ignore[arg-type]
     result = db.execute(
         update(Comment)
         .where(Comment.id == comment.id, Comment.deleted_at.is_(None))
@@ -179,11 +207,17 @@ def delete_comment(db: Session, *, comment: Comment, actor: User) -> bool:
         .execution_options(synchronize_session=False)
     )
     changed = bool(result.rowcount)
-    if changed:
+    if changed and shown:
         _bump_count(db, comment.proposal_id, -1)
     db.flush()
     _refresh(db, comment)
     return changed
+
+
+def _is_shown(db: Session, comment_id: int) -> bool:
+    return (
+        db.execute(select(Comment.id).where(Comment.id == comment_id, public_comment())).first() is not None
+    )
 
 
 def _lock_comment(db: Session, comment_id: int) -> None:
@@ -255,6 +289,7 @@ class CommentNode:
     comment: Comment
     author_name: str
     author_deleted: bool
+    is_hidden: bool = False  # hidden by moderation: shown as a placeholder, never its text
     my_vote: int = 0
     is_own: bool = False
     replies: list[CommentNode] = field(default_factory=list)
@@ -267,15 +302,21 @@ class CommentNode:
     def is_deleted(self) -> bool:
         return self.comment.deleted_at is not None
 
+    @property
+    def is_placeholder(self) -> bool:
+        return self.is_deleted or self.is_hidden
+
     def editable(self, minutes: int, now: dt.datetime | None = None) -> bool:
         return (
-            self.is_own and not self.is_deleted and within_edit_window(self.comment, minutes=minutes, now=now)
+            self.is_own
+            and not self.is_placeholder
+            and within_edit_window(self.comment, minutes=minutes, now=now)
         )
 
     @property
     def has_visible(self) -> bool:
-        """A deleted comment stays (as a placeholder) only while it has replies that are shown."""
-        return not self.is_deleted or any(r.has_visible for r in self.replies)
+        """A deleted or hidden comment stays (as a placeholder) only while it has replies that are shown."""
+        return not self.is_placeholder or any(r.has_visible for r in self.replies)
 
 
 def _order(sort: str):
@@ -286,16 +327,19 @@ def _order(sort: str):
     return (Comment.created_at, Comment.id)
 
 
-def visible_comments(db: Session, *, proposal_id: int, sort: str = "oldest") -> list[tuple[Comment, User]]:
-    """Every shown comment of a proposal with its author, in ``sort`` order (allowlisted)."""
+def visible_comments(
+    db: Session, *, proposal_id: int, sort: str = "oldest"
+) -> list[tuple[Comment, User, bool]]:
+    """Every comment of a proposal with its author and whether it is shown (False: hidden by moderation,
+    a placeholder at most), in ``sort`` order (allowlisted)."""
     sort = sort if sort in SORTS else "oldest"
     stmt = (
-        select(Comment, User)
+        select(Comment, User, public_comment().label("shown"))
         .join(User, User.id == Comment.author_id)
-        .where(Comment.proposal_id == proposal_id, public_comment())
+        .where(Comment.proposal_id == proposal_id)
         .order_by(*_order(sort))
     )
-    return [(c, u) for c, u in db.execute(stmt).all()]
+    return [(c, u, bool(shown)) for c, u, shown in db.execute(stmt).all()]
 
 
 def _my_votes(db: Session, *, proposal_id: int, viewer: User | None) -> dict[int, int]:
@@ -309,11 +353,14 @@ def _my_votes(db: Session, *, proposal_id: int, viewer: User | None) -> dict[int
     return {cid: value for cid, value in db.execute(stmt).all()}
 
 
-def make_node(comment: Comment, author: User, *, viewer: User | None, my_vote: int = 0) -> CommentNode:
+def make_node(
+    comment: Comment, author: User, *, viewer: User | None, my_vote: int = 0, hidden: bool = False
+) -> CommentNode:
     return CommentNode(
         comment=comment,
         author_name=author.display_name,
         author_deleted=author.is_deleted,
+        is_hidden=hidden,
         my_vote=my_vote,
         is_own=viewer is not None and viewer.id == comment.author_id,
     )
@@ -340,9 +387,12 @@ def thread(
     top-down). Deleted comments without shown replies are left out unless ``keep_deleted``."""
     rows = visible_comments(db, proposal_id=proposal_id, sort=sort)
     votes = _my_votes(db, proposal_id=proposal_id, viewer=viewer)
-    nodes = {c.id: make_node(c, u, viewer=viewer, my_vote=votes.get(c.id, 0)) for c, u in rows}  # type: ignore[misc]
+    nodes = {
+        c.id: make_node(c, u, viewer=viewer, my_vote=votes.get(c.id, 0), hidden=not shown)  # type: ignore[misc]
+        for c, u, shown in rows
+    }
     roots: list[CommentNode] = []
-    for comment, _user in rows:
+    for comment, _user, _shown in rows:
         node = nodes[comment.id]  # type: ignore[index]
         parent = nodes.get(comment.parent_id) if comment.parent_id is not None else None
         if parent is not None:

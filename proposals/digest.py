@@ -128,8 +128,8 @@ def claim(db: Session, *, digest: Digest, now: dt.datetime) -> Digest | None:
 def send_digest(
     db: Session, *, user: User, settings: Settings, now: dt.datetime | None = None, dry_run: bool = False
 ) -> int:
-    """Send the user's digest; returns the number of notifications mailed (0 if none). Raises
-    ``app.mail.MailError`` if delivery failed (the caller rolls back, so nothing is marked)."""
+    """Queue the user's digest mail in ``db``'s unit of work (app/outbox.py delivers it after the commit);
+    returns the number of notifications mailed (0 if none)."""
     now = now or utcnow()
     digest = collect(db, user=user, now=now)
     if digest is None:
@@ -140,6 +140,6 @@ def send_digest(
     if digest is None:
         return 0
     subject, body = compose(digest, settings)
-    send_mail(settings, to=user.email, subject=subject, body=body)  # type: ignore[arg-type]
+    send_mail(db, settings, to=user.email, subject=subject, body=body)  # type: ignore[arg-type]
     log.info("digest to user %s: %s notifications", user.id, len(digest.entries))
     return len(digest.entries)

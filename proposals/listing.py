@@ -105,7 +105,8 @@ def parse_query(
         return value if isinstance(value, str) and value in allowed else ""
 
     q = params.get("q", "")
-    q = " ".join(q.split())[: search.MAX_QUERY] if isinstance(q, str) else ""
+    # NUL would reach PostgreSQL as a string literal it refuses (a 500): a separator like any other
+    q = " ".join(q.replace("\x00", " ").split())[: search.MAX_QUERY] if isinstance(q, str) else ""
     sort = pick("sort", (*SORTS, "relevance") if q else SORTS) or ("relevance" if q else "newest")
     return ListQuery(
         theme=theme or pick("theme", theme_slugs),

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from app.i18n import gettext as _
 from app.permissions import require
 from app.web import flash, form_of, rate_limit, redirect, render, settings_of, view
-from proposals import attachments, comments, lifecycle
+from proposals import annotations, attachments, comments, lifecycle
 from proposals.lifecycle import ProposalError
 from proposals.models import ProposalStatus
 from proposals.proposal_views import (
@@ -160,6 +160,7 @@ def detail(request: Request, db: Session) -> Response:
         "supported": has_supported(db, proposal=proposal, user=viewer),
         "following": is_following(db, proposal=proposal, user=viewer),
         "staff_steps": lifecycle.allowed_steps(proposal, staff=True),
+        "public_notes": annotations.notes_for(db, proposal_id=proposal.id),  # type: ignore[arg-type]
     }
     context.update(
         comments.thread_context(

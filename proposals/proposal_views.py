@@ -11,6 +11,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from app import pagecache
 from app.i18n import get_locale
 from app.permissions import can_user
 from app.sanitize import render_markdown
@@ -94,6 +95,7 @@ def preview_of(form: ProposalForm) -> dict[str, Any]:
 
 def list_seed(request: Request) -> int:
     """A random seed per visitor, kept in the session, for the stable random order."""
+    pagecache.mark_private(request.scope)  # the order is per visitor: never share this page
     seed = request.session.get("list_seed")
     if not isinstance(seed, int) or not 0 < seed < listing.RANDOM_P:
         seed = request.session["list_seed"] = secrets.randbelow(listing.RANDOM_P - 1) + 1
@@ -113,7 +115,9 @@ def list_context(request: Request, db: Session, *, theme: Theme | None = None) -
         staff=can_user(user, "proposals.review"),
         theme=theme.slug if theme else "",
     )
-    result = listing.list_proposals(db, query=query, viewer=user, seed=list_seed(request))
+    # The visitor's seed is only read (and first stored in the session) for the random order.
+    seed = list_seed(request) if query.sort == "random" else 1
+    result = listing.list_proposals(db, query=query, viewer=user, seed=seed)
     return {
         "result": result,
         "query": result.query,

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from app.i18n import gettext as _
 from app.permissions import require
 from app.web import flash, form_of, redirect, render, view
-from proposals import action_routes, listing, proposal_routes, services
+from proposals import action_routes, listing, profiles, proposal_routes, services
 from proposals import permissions as _permissions  # noqa: F401  (registers the proposal permissions)
 from proposals.forms import DistrictForm, ThemeForm
 from proposals.models import District, Theme
@@ -108,6 +108,7 @@ def district_edit(request: Request, db: Session) -> Response:
 routes = [
     *action_routes.routes,
     *proposal_routes.routes,
+    *profiles.routes,
     Route("/", home, name="home"),
     Route("/themes/{slug:str}", theme_page, name="theme"),
     Route("/admin/config", admin_config, name="admin_config"),

@@ -120,6 +120,9 @@ def make_settings(db: Database, **overrides) -> Settings:
         base_url="http://testserver",
         mail_backend="log",
         rate_limit_enabled=False,
+        page_cache_seconds=0,  # the shared page cache is tested on its own (tests/app/test_pagecache.py)
+        # staff log in through the form in most tests; tests of two-factor sign-in switch this on
+        two_factor_required_roles="",
     )
     values.update(overrides)
     return Settings(**values).validate()
@@ -177,13 +180,21 @@ class Mailbox:
     def body(self, msg: EmailMessage) -> str:
         return msg.get_body(preferencelist=("plain",)).get_content()
 
-    def link(self, address: str, path: str) -> str:
-        """The last link to ``path`` mailed to ``address`` (as a path with query)."""
-        for msg in reversed(self.to(address)):
-            match = re.search(r"https?://[^/\s]+(" + re.escape(path) + r"\S*)", self.body(msg))
-            if match:
-                return match.group(1)
-        raise AssertionError(f"no mail to {address} with a link to {path}")
+    def link(self, address: str, path: str, wait: float = 5.0) -> str:
+        """The last link to ``path`` mailed to ``address`` (as a path with query). Waits up to ``wait``
+        seconds: the outbox sends a request's mail just after the response (app/outbox.py), and a live
+        server's browser may be faster."""
+        import time
+
+        deadline = time.monotonic() + wait
+        while True:
+            for msg in reversed(self.to(address)):
+                match = re.search(r"https?://[^/\s]+(" + re.escape(path) + r"\S*)", self.body(msg))
+                if match:
+                    return match.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail to {address} with a link to {path}")
+            time.sleep(0.05)
 
 
 def free_port() -> int:

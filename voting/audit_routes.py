@@ -383,8 +383,7 @@ def check_page(request: Request, db: Session) -> Response:
         return render(
             request,
             "voting/audit_check.html",
-            400,
-            partial="voting/_audit_check_result.html",
+            400,  # the whole page with the field errors, for htmx too: the result partial needs a result
             form=form,
             result=None,
             key_id=key.key_id,

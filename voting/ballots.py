@@ -6,17 +6,21 @@ Secrecy: a ballot is stored and logged under a random ``ballot_uid``. The voter 
 copy of the database without the secret does not reveal who voted how; the links are deleted for good once
 the results are final (``lifecycle.destroy_links``).
 
-Eligibility (documented decisions):
+Eligibility (documented decisions; checked when the ballot page opens and again when a ballot is cast):
 
-- ``require_verified``: until residence is verified through an identity provider (OIDC: ServiceKonto,
-  BundID), :func:`is_verified_resident` accepts an account with a confirmed e-mail address. Replace that
-  hook when verification exists; nothing else changes.
-- ``min_age``: the platform knows no verified birth date yet (:func:`verified_age` returns ``None``), so a
-  process with a minimum age refuses every online voter with an explanation ("this vote requires age
-  verification"); such processes take paper ballots until an identity provider supplies birth dates.
+- ``require_verified``: only verified residents (:func:`is_verified_resident`: ``resident_verified_at`` set
+  by app/accounts/verification.py): sign-in through an identity-verified provider, a one-time letter code
+  from the residents' register, or in person at a citizen office. A confirmed e-mail address is not enough.
+- ``min_age``: the age on the day voting closes (Berlin time; the planned end while voting is open), from
+  the verified birth date, or, when only the birth year is known (letter codes), counted conservatively as
+  if the birthday were 31 December (:func:`verified_age`). Without a verified birth date or year the
+  resident is asked to verify first ("age_unverified").
 - ``eligible_district_ids``: the district in the voter's profile must be one of them (empty: all).
 - District ballots: a resident votes in the city-wide ballot and in the ballot of their profile district,
   never in a second district's (checked against the voter's existing links).
+
+Every refusal has a stable code and an explanation for the resident (:data:`ELIGIBILITY_MESSAGES`); codes
+in :data:`VERIFY_CODES` come with a link to the verification page (/account/verify).
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from app.accounts import verification as account_verification
 from app.database import utcnow
-from app.i18n import format_cents, lazy, ngettext
+from app.i18n import BERLIN, format_cents, format_day, lazy, ngettext
 from app.i18n import gettext as _
 from app.models import User
 from voting import audit, receipts
@@ -55,28 +60,46 @@ from voting.selection import InvalidSelection, validate
 
 
 def is_verified_resident(user: User) -> bool:
-    """Hook for residence verification. Baseline until an OIDC identity provider verifies residents: a
-    confirmed e-mail address."""
-    return user.email_confirmed_at is not None
+    """A resident whose residence was verified (identity-verified sign-in, letter code or in person)."""
+    return user.resident_verified_at is not None
 
 
-def verified_age(user: User, on: dt.datetime) -> int | None:
-    """Hook: the voter's age on ``on`` from a verified birth date. The platform has none yet (no identity
-    provider supplies one), so this is always unknown and processes with a minimum age refuse online
-    ballots with an explanation."""
-    return None
+def verified_age(user: User, on: dt.datetime | dt.date) -> int | None:
+    """The verified resident's age on the day ``on`` (Berlin time), or None without a verified birth date
+    or year. With only a birth year the age is counted conservatively (birthday taken as 31 December)."""
+    day = on.astimezone(BERLIN).date() if isinstance(on, dt.datetime) else on
+    return account_verification.verified_age(user, day)
 
 
+def close_date(process: Process) -> dt.date:
+    """The day whose age counts: the day voting closed, or the planned end while it is open (Berlin)."""
+    when = process.voting_closed_at or process.voting_ends_at or utcnow()
+    return when.astimezone(BERLIN).date()
+
+
+VERIFY_URL = "/account/verify"
+VERIFY_CODES = frozenset({"not_verified", "age_unverified"})
 ELIGIBILITY_MESSAGES = {
     "account": lazy("Your account cannot vote."),
     "not_verified": lazy(
-        "This vote is open to verified accounts only. Please confirm your e-mail address first."
+        "This vote is open to verified residents only. You can verify your residence with the code from "
+        "your letter, by signing in through an identity-verified service, or in person at a citizen office."
     ),
     "age_unverified": lazy(
-        "This vote has a minimum age of %(age)s years and requires age verification, which "
-        "online voting cannot offer yet. Please vote with a paper ballot at a polling station."
+        "This vote has a minimum age of %(age)s years on %(date)s, the day voting closes. Your age is not "
+        "verified yet: please verify your residence with the code from your letter, by signing in through an "
+        "identity-verified service, or in person at a citizen office."
     ),
-    "too_young": lazy("This vote has a minimum age of %(age)s years."),
+    "too_young": lazy(
+        "This vote has a minimum age of %(age)s years on %(date)s, the day voting closes. According to your "
+        "verified date of birth you will not be old enough on that day."
+    ),
+    "too_young_year": lazy(
+        "This vote has a minimum age of %(age)s years on %(date)s, the day voting closes. Only your year of "
+        "birth is verified, so you count as old enough only if you would be even with a birthday on "
+        "31 December. If you are old enough, please have your date of birth verified in person at a "
+        "citizen office."
+    ),
     "district_missing": lazy(
         "This vote is open to residents of certain districts. Please choose your district "
         "in your account first."
@@ -93,11 +116,11 @@ def eligibility_problems(process: Process, user: User | None) -> list[str]:
     if process.require_verified and not is_verified_resident(user):
         problems.append("not_verified")
     if process.min_age:
-        age = verified_age(user, process.voting_closed_at or process.voting_ends_at or utcnow())
+        age = verified_age(user, close_date(process))
         if age is None:
             problems.append("age_unverified")
         elif age < process.min_age:
-            problems.append("too_young")
+            problems.append("too_young" if user.verified_birth_date is not None else "too_young_year")
     districts = eligible_districts(process)
     if districts:
         if user.district_id is None:
@@ -108,7 +131,16 @@ def eligibility_problems(process: Process, user: User | None) -> list[str]:
 
 
 def eligibility_message(process: Process, code: str) -> str:
-    return _(ELIGIBILITY_MESSAGES.get(code, ELIGIBILITY_MESSAGES["account"]), age=process.min_age or 0)
+    return _(
+        ELIGIBILITY_MESSAGES.get(code, ELIGIBILITY_MESSAGES["account"]),
+        age=process.min_age or 0,
+        date=format_day(close_date(process)),
+    )
+
+
+def needs_verification(codes: list[str]) -> bool:
+    """Whether verifying one's residence would solve (part of) the refusal: show the verification link."""
+    return any(code in VERIFY_CODES for code in codes)
 
 
 def scope_allowed(process: Process, user: User, scope: int) -> bool:
@@ -200,19 +232,21 @@ def new_ballot_uid() -> str:
     return secrets.token_hex(16)
 
 
-def _lock_link(db: Session, *, process_id: int, scope: int, hashed: str) -> VoterLink:
-    """The voter's link row for this ballot, created if missing, locked until the transaction ends: two
-    submissions of the same voter queue here (UNIQUE(process_id, scope, voter_hash) + FOR UPDATE)."""
+def _lock_link(db: Session, *, process_id: int, scope: int, hashed: str) -> str:
+    """The ballot id of the voter's link row for this ballot, the row created if missing and locked until
+    the transaction ends: two submissions of the same voter queue here (UNIQUE(process_id, scope,
+    voter_hash); the upsert's conflict branch locks the row like FOR UPDATE). One statement."""
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.execute(
-        insert(VoterLink)
+    table = VoterLink.__table__
+    stmt = (
+        insert(table)
         .values(process_id=process_id, scope=scope, voter_hash=hashed, ballot_uid=new_ballot_uid())
-        .on_conflict_do_nothing(index_elements=["process_id", "scope", "voter_hash"])
+        .on_conflict_do_update(
+            index_elements=["process_id", "scope", "voter_hash"], set_={"ballot_uid": table.c.ballot_uid}
+        )
+        .returning(table.c.ballot_uid)
     )
-    stmt = select(VoterLink).where(
-        VoterLink.process_id == process_id, VoterLink.scope == scope, VoterLink.voter_hash == hashed
-    )
-    return db.execute(stmt.with_for_update().execution_options(populate_existing=True)).scalar_one()
+    return db.execute(stmt).scalar_one()
 
 
 def check_selection(
@@ -262,14 +296,14 @@ def cast_ballot(
             raise BallotError(
                 "other_district", _("You have already voted in the ballot of another district.")
             )
-    link = _lock_link(db, process_id=process.id, scope=scope, hashed=hashed)
-    ballot = db.execute(select(Ballot).where(Ballot.ballot_uid == link.ballot_uid)).scalar_one_or_none()
+    ballot_uid = _lock_link(db, process_id=process.id, scope=scope, hashed=hashed)
+    ballot = db.execute(select(Ballot).where(Ballot.ballot_uid == ballot_uid)).scalar_one_or_none()
     text = selection_text(canonical)
     if ballot is not None and ballot.selection == text:
         return CastResult(ballot, receipt_for(db, process=process, ballot=ballot), changed=False)
     if ballot is None:
         ballot = Ballot(
-            process_id=process.id, scope=scope, ballot_uid=link.ballot_uid, selection=text, cast_at=now
+            process_id=process.id, scope=scope, ballot_uid=ballot_uid, selection=text, cast_at=now
         )
         entry_type = "ballot.cast"
     else:
@@ -286,7 +320,12 @@ def cast_ballot(
     ballot.log_index = appended.index
     db.add(ballot)
     db.flush()
-    return CastResult(ballot, receipt_for(db, process=process, ballot=ballot), changed=True)
+    from app import metrics  # imported here: the CLI's tally commands need no metrics
+
+    metrics.ballot_cast(db, "cast" if entry_type == "ballot.cast" else "replaced")
+    receipt = receipts.receipt_of_append(db, appended)
+    receipt.update(process=process.id, paper=ballot.is_paper)
+    return CastResult(ballot, receipt, changed=True)
 
 
 def ballot_payload(ballot: Ballot, canonical: list[int] | dict[str, int]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import datetime as dt
 import enum
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
@@ -189,10 +189,29 @@ def _budgets(db: Session, process: Process) -> list[DistrictBudget]:
     return list(db.execute(select(DistrictBudget).where(DistrictBudget.process_id == process.id)).scalars())
 
 
+_SCOPES_MEMO = "voting.scopes"
+
+
 def scopes(db: Session, process: Process) -> list[Scope]:
-    """Every ballot of the process with its projects: city-wide first, then districts by name."""
-    names = district_names(db)
+    """Every ballot of the process with its projects: city-wide first, then districts by name.
+
+    Once voting is open the project list is frozen, so within one unit of work (``db``) the ballots are
+    read once and handed out as copies afterwards (a cast needs them for the page's scope and again for
+    the selection check)."""
+    frozen = process.voting_opened_at is not None and process.id is not None
+    memo = db.info.setdefault(_SCOPES_MEMO, {}) if frozen else None
+    if memo is not None and process.id in memo:
+        return [replace(s, projects=list(s.projects)) for s in memo[process.id]]
+    out = _read_scopes(db, process)
+    if memo is not None:
+        memo[process.id] = [replace(s, projects=list(s.projects)) for s in out]
+    return out
+
+
+def _read_scopes(db: Session, process: Process) -> list[Scope]:
     budgets = _budgets(db, process) if process.has_district_ballots else []
+    # District names only title district ballots: no query for a city-wide-only process (every cast).
+    names = district_names(db) if budgets else {}
     out = {0: Scope(0, process.budget_cents)}
     for b in sorted(budgets, key=lambda b: names.get(b.district_id, "")):
         out[b.district_id] = Scope(b.district_id, b.budget_cents, names.get(b.district_id, "?"))
@@ -588,4 +607,9 @@ def destroy_links(db: Session, *, process: Process, now: dt.datetime | None = No
         payload={"links": int(removed or 0)},
         at=now,
     )
+    # the results are final: the residents' registers of this process keep their data only hashed or delete
+    # it, as each register's retention says (voting/verification.py)
+    from voting.verification import close_registers_of_process
+
+    close_registers_of_process(db, process.id)
     return int(removed or 0)

@@ -22,6 +22,8 @@ staff comparison view (which projects change with the rule).
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -277,19 +279,59 @@ class Comparison:
         return out
 
 
-def compare_rules(db: Session, process: Process) -> list[Comparison]:
-    """The same ballots tallied with every applicable rule, per ballot (runs the rules now)."""
+# Tallies for the comparison view, per worker: (process, scope, rule, ballots fingerprint) → (result, ballots).
+# The fingerprint (count, latest change, sum of versions) changes with any ballot of the scope, so a cached
+# tally is never stale; a closed vote's ballots do not change, so staff reloading the page cost one query.
+_COMPARE_CACHE: OrderedDict[tuple, tuple[dict[str, Any], int]] = OrderedDict()
+_COMPARE_CACHE_SIZE = 64
+_COMPARE_LOCK = threading.Lock()
+
+
+def _ballots_fingerprint(db: Session, process: Process, scope: int) -> tuple:
+    row = db.execute(
+        select(func.count(), func.max(Ballot.updated_at), func.coalesce(func.sum(Ballot.version), 0)).where(
+            Ballot.process_id == process.id, Ballot.scope == scope
+        )
+    ).one()
+    return (int(row[0]), str(row[1]), int(row[2]))
+
+
+def _tally_for_comparison(db: Session, process: Process, scope: int, rule: str) -> tuple[dict[str, Any], int]:
     from voting.tally import tally_scope
 
+    key = (
+        process.id,
+        process.projects_hash,
+        process.budget_cents,
+        process.ballot_type,
+        scope,
+        rule,
+        _ballots_fingerprint(db, process, scope),
+    )
+    with _COMPARE_LOCK:
+        if key in _COMPARE_CACHE:
+            _COMPARE_CACHE.move_to_end(key)
+            return _COMPARE_CACHE[key]
+    outcome = tally_scope(db, process, scope, rule=rule)
+    value = (outcome.as_dict(), outcome.ballots)
+    with _COMPARE_LOCK:
+        _COMPARE_CACHE[key] = value
+        while len(_COMPARE_CACHE) > _COMPARE_CACHE_SIZE:
+            _COMPARE_CACHE.popitem(last=False)
+    return value
+
+
+def compare_rules(db: Session, process: Process) -> list[Comparison]:
+    """The same ballots tallied with every applicable rule, per ballot (tallies cached per worker while the
+    ballots stay the same)."""
     out = []
     rules = applicable_rules(process)
     for s in lifecycle.scopes(db, process):
         results = {}
         ballots = 0
         for rule in rules:
-            outcome = tally_scope(db, process, s.id, rule=rule)
-            results[rule] = scope_result(s, outcome.as_dict(), approval=_is_approval(process))
-            ballots = outcome.ballots
+            outcome, ballots = _tally_for_comparison(db, process, s.id, rule)
+            results[rule] = scope_result(s, outcome, approval=_is_approval(process))
         out.append(Comparison(s, rules, results, ballots))
     return out
 

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from app.forms import FieldError
 from app.i18n import get_locale, lazy
 from app.i18n import gettext as _
-from app.mail import MailError, send_mail
+from app.mail import send_mail
 from app.permissions import can_user, require
 from app.ratelimit import check_and_hit
 from app.web import flash, form_of, rate_limit, redirect, render, settings_of, view
@@ -106,6 +106,7 @@ def process_page(request: Request, db: Session) -> Response:
         voter_scopes=ballots.voter_scopes(db, process, user),
         current=current,
         problems=[ballots.eligibility_message(process, code) for code in problems],
+        verify_link=ballots.needs_verification(problems),
         results=tally.published_results(db, process),
         key_id=keys.signing_key().key_id if process.voting_opened_at else "",
         **_lookups(db),
@@ -122,6 +123,7 @@ def _refusal(request: Request, db: Session, process: Process, scope: Scope) -> R
     if user is None or can_user(user, "voting.cast", target):
         require(request, "voting.cast", target)
         return None
+    codes: list[str] = []
     if not lifecycle.is_voting_open(process):
         reasons = [_("Voting is not open.")]
     else:
@@ -129,7 +131,14 @@ def _refusal(request: Request, db: Session, process: Process, scope: Scope) -> R
         reasons = [ballots.eligibility_message(process, c) for c in codes] or [
             _("You cannot vote in this ballot.")
         ]
-    return render(request, "voting/refused.html", 403, process=process, reasons=reasons)
+    return render(
+        request,
+        "voting/refused.html",
+        403,
+        process=process,
+        reasons=reasons,
+        verify_link=ballots.needs_verification(codes),
+    )
 
 
 def _filters(request: Request, source: Any, scope: Scope) -> dict[str, int | None]:
@@ -260,24 +269,18 @@ def cast(request: Request, db: Session) -> Response:
         flash(request, _("Thank you! Your ballot has been cast."))
     response = redirect(f"/processes/{process.id}/receipt?scope={scope.id}")
     if form.get("send_receipt") == "on" and user.email:
-        response.background = _receipt_mail_task(request, process, result.receipt, user.email)
+        _queue_receipt_mail(request, db, process, result.receipt, user.email)
     return response
 
 
-def _receipt_mail_task(
-    request: Request, process: Process, receipt: dict[str, Any], to: str
-) -> BackgroundTask:
+def _queue_receipt_mail(
+    request: Request, db: Session, process: Process, receipt: dict[str, Any], to: str
+) -> None:
+    """Queue the receipt mail in this unit of work (the outbox sends it after the commit)."""
     settings = settings_of(request)
     check_url = f"{settings.base_url}/processes/{process.id}/receipt?scope={receipt['scope']}"
     subject, body = ballots.receipt_mail(process=process, receipt=receipt, check_url=check_url)
-
-    def send() -> None:
-        try:
-            send_mail(settings, to=to, subject=subject, body=body)
-        except MailError:
-            log.warning("receipt mail for process %s could not be sent", process.id)
-
-    return BackgroundTask(send)
+    send_mail(db, settings, to=to, subject=subject, body=body)
 
 
 def _my_receipt(request: Request, db: Session) -> tuple[Process, Scope, dict[str, Any]]:
@@ -321,9 +324,8 @@ def receipt_mail(request: Request, db: Session) -> Response:
     user = request.state.user
     rate_limit(request, db, "mail", f"user:{user.id}")
     flash(request, _("The receipt is on its way to %(email)s.", email=user.email))
-    response = redirect(f"/processes/{process.id}/receipt?scope={scope.id}")
-    response.background = _receipt_mail_task(request, process, receipt, user.email)
-    return response
+    _queue_receipt_mail(request, db, process, receipt, user.email)
+    return redirect(f"/processes/{process.id}/receipt?scope={scope.id}")
 
 
 # --- staff: lifecycle ------------------------------------------------------------------------------------

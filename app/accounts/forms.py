@@ -116,3 +116,29 @@ class DeleteAccountForm(Form):
         if v != "on":
             raise FieldError(_("Please confirm that you want to delete your account."))
         return True
+
+
+class ReauthForm(Form):
+    """Re-authentication fields (app/accounts/reauth.py): the page shows only the one the account's method
+    needs, so both are optional here and ``reauth.confirm`` asks for the right one. Subclasses add fields
+    with ``fields = (*ReauthForm.fields, "…")``."""
+
+    fields: tuple[str, ...] = ("password", "code")
+    secret_fields = ("password", "code")
+
+    def clean_password(self, v: Any) -> str:
+        if not isinstance(v, str):
+            return ""
+        if len(v) > forms.MAX_PASSWORD:
+            raise FieldError(_("Please enter at most %(n)s characters.", n=forms.MAX_PASSWORD))
+        return v
+
+    def clean_code(self, v: Any) -> str:
+        return forms.text(v.strip() if isinstance(v, str) else v, required=False, max_len=12)
+
+
+class ConfirmDeleteForm(ReauthForm):
+    """Deleting the account: re-authentication (password, app code or e-mail confirmation) and the box."""
+
+    fields = (*ReauthForm.fields, "confirm")
+    clean_confirm = DeleteAccountForm.clean_confirm

@@ -8,10 +8,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import i18n
-from app.accounts import services
+from app.accounts import oidc_routes, reauth, services, twofactor
 from app.accounts.forms import (
     ChangePasswordForm,
-    DeleteAccountForm,
+    ConfirmDeleteForm,
     EmailForm,
     LoginForm,
     NewPasswordForm,
@@ -21,8 +21,12 @@ from app.accounts.forms import (
 from app.i18n import gettext as _
 from app.permissions import require
 from app.security import TokenError, safe_next
-from app.sessions import active_sessions, current_record, end_session, revoke_all, start_session
+from app.sessions import active_sessions, current_record, end_session, revoke_all
 from app.web import flash, form_of, rate_limit, redirect, render, settings_of, view
+
+DELETE = reauth.register_purpose(
+    "delete_account", "/account/delete", i18n.lazy("Deletion of your account")
+).name
 
 
 @view
@@ -94,10 +98,10 @@ def login(request: Request, db: Session) -> Response:
         form.add_error("__all__", str(exc))
         return render(request, "app/login.html", 400, form=form)
     except services.LoginFailed as exc:
+        twofactor.log_failed_login(request, form.cleaned["email"], "password")
         form.add_error("__all__", str(exc))
         return render(request, "app/login.html", 400, form=form)
-    start_session(db, request.session, user, request.headers.get("user-agent", ""))
-    return redirect(next_url)
+    return twofactor.sign_in(request, db, user, next_url, method="password")
 
 
 @view
@@ -183,6 +187,7 @@ def _account_page(request: Request, db: Session, status: int = 200, **forms) -> 
         districts=districts,
         sessions=active_sessions(db, user.id),
         current=current_record(db, request.session),
+        **oidc_routes.account_context(request, db),
         **forms,
     )
 
@@ -243,15 +248,17 @@ def sign_out_everywhere(request: Request, db: Session) -> Response:
 def account_delete(request: Request, db: Session) -> Response:
     user = require(request, "account.view")
     if request.method == "GET":
-        return render(request, "app/delete.html", form=DeleteAccountForm())
-    form = DeleteAccountForm(form_of(request))
-    if form.is_valid():
+        return render(
+            request, "app/delete.html", form=ConfirmDeleteForm(), **reauth.context(request, db, user, DELETE)
+        )
+    form = ConfirmDeleteForm(form_of(request))
+    if form.is_valid() and reauth.confirm(request, db, user, DELETE, form):  # ASVS V7.5.1
         try:
-            services.delete_account(db, user=user, password=form.cleaned["password"])
+            services.delete_account(db, user=user, settings=settings_of(request))
         except services.AccountError as exc:
             form.add_error(exc.field, str(exc))
     if form.errors:
-        return render(request, "app/delete.html", 400, form=form)
+        return render(request, "app/delete.html", 400, form=form, **reauth.context(request, db, user, DELETE))
     request.session.clear()
     flash(request, _("Your account has been deleted."))
     return redirect("/")

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from app import events, i18n
+from app.accounts.verification import clear_verification
 from app.database import utcnow
 from app.mail import send_mail
 from app.models import Role, User
@@ -40,12 +41,13 @@ def find_by_email(db: Session, email: str) -> User | None:
     return db.execute(select(User).where(User.email == email.lower())).scalar_one_or_none()
 
 
-def _mail(settings: Settings, user: User, subject: str, body: str, **variables: object) -> None:
-    """Send a mail in the recipient's language."""
+def _mail(db: Session, settings: Settings, user: User, subject: str, body: str, **variables: object) -> None:
+    """Queue a mail in the recipient's language (sent once the unit of work commits)."""
     previous = i18n.get_locale()
     i18n.set_locale(user.locale)
     try:
         send_mail(
+            db,
             settings,
             to=user.email or "",
             subject=i18n.gettext(subject, **variables),
@@ -81,6 +83,7 @@ def send_confirmation(db: Session, settings: Settings, user: User) -> None:
     token = sign(settings.secret_key, "confirm", {"uid": user.id, "email": user.email})
     link = f"{settings.base_url}/register/confirm?token={token}"
     _mail(
+        db,
         settings,
         user,
         CONFIRM_SUBJECT,
@@ -101,7 +104,7 @@ def register(
     existing = find_by_email(db, email)
     if existing is not None:
         link = f"{settings.base_url}/password/forgot"
-        _mail(settings, existing, ALREADY_SUBJECT, ALREADY_BODY, link=link, **_common(settings, existing))
+        _mail(db, settings, existing, ALREADY_SUBJECT, ALREADY_BODY, link=link, **_common(settings, existing))
         return None
     user = User(
         email=email.lower(),
@@ -169,6 +172,7 @@ def request_password_reset(db: Session, settings: Settings, *, email: str) -> No
     token = sign(settings.secret_key, "reset", {"uid": user.id, "fp": _password_fingerprint(user)})
     link = f"{settings.base_url}/password/reset?token={token}"
     _mail(
+        db,
         settings,
         user,
         RESET_SUBJECT,
@@ -210,15 +214,26 @@ def update_profile(
     user.locale = locale
 
 
-def delete_account(db: Session, *, user: User, password: str) -> None:
-    """Anonymise the account: personal data goes, the row stays so public content keeps a neutral author."""
-    if not verify_password(user.password_hash, password):
+def delete_account(
+    db: Session, *, user: User, password: str | None = None, settings: Settings | None = None
+) -> None:
+    """Anonymise the account: personal data goes, the row stays so public content keeps a neutral author.
+    With ``settings``, app/gdpr.py first applies DELETED_CONTENT and the feature packages' rules.
+    ``password`` is checked when given; without it the caller has re-authenticated the user
+    (app/accounts/reauth.py, as the account page does)."""
+    if password is not None and not verify_password(user.password_hash, password):
         raise AccountError(i18n.gettext("The password is wrong."), "password")
+    if settings is not None:
+        from app import gdpr
+
+        gdpr.erase_related(db, settings, user)
     revoke_all(db, user.id, "deleted")
+    user.is_name_public = False
     user.email = None
     user.password_hash = None
     user.display_name = "—"
     user.district_id = None
+    clear_verification(user)
     user.deleted_at = utcnow()
     log.info("account deleted user_id=%s", user.id)
 

@@ -10,8 +10,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import update
 
+from app import outbox
 from app.database import new_session, utcnow
 from app.models import User
+from app.ops_models import MailOutbox
+from app.settings import Settings
 from proposals import cli, digest
 from proposals.models import Notification, NotificationSetting, Proposal
 from tests.conftest import make_settings, query
@@ -167,25 +170,32 @@ def test_dry_run_changes_nothing(env, db, mailbox, make_user, capsys):
 
 
 def test_failed_delivery_exits_1(env, db, mailbox, make_user, monkeypatch, capsys):
-    """SMTP down: exit 1 with the reason on stderr, nothing marked as mailed."""
+    """SMTP down: exit 1 with the reason on stderr; the digest stays queued in the outbox (and is not
+    composed again by the next run)."""
     author, me = make_user(), make_user()
     email_for(db, me, "status")
     add_note(db, me, make_proposal(db, author))
     monkeypatch.setenv("SMTP_PORT", "1")  # nothing listens there
     assert run() == 1
     assert f"error: digest to user {me.id} failed" in capsys.readouterr().err
-    assert query(db, Notification)[0].emailed_at is None and mailbox.messages == []
+    assert mailbox.messages == []
+    [queued] = query(db, MailOutbox)
+    assert queued.to == me.email and queued.sent_at is None and queued.failed_at is None
+    assert run() == 0 and len(query(db, MailOutbox)) == 1
 
 
 def test_retry_after_failure_delivers(env, db, mailbox, make_user, monkeypatch, smtp_server):
-    """The run after a failed delivery sends the same notifications."""
+    """The outbox retries a digest whose delivery failed, once the mail server is back."""
     author, me = make_user(), make_user()
     email_for(db, me, "status")
     add_note(db, me, make_proposal(db, author))
     monkeypatch.setenv("SMTP_PORT", "1")
     assert run() == 1
     monkeypatch.setenv("SMTP_PORT", str(smtp_server[1]))
-    assert run() == 0 and len(mailbox.to(me.email)) == 1
+    [queued] = query(db, MailOutbox)
+    later = queued.next_attempt_at + dt.timedelta(seconds=1)
+    assert outbox.deliver_due(db.engine, Settings.from_env(), now=later).sent == 1
+    assert len(mailbox.to(me.email)) == 1
     assert query(db, Notification)[0].emailed_at is not None
 
 

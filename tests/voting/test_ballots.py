@@ -62,6 +62,19 @@ def set_district(db, user: User, slug: str | None) -> User:
         return row
 
 
+def verify(db, user: User, *, method: str = "in_person", **attributes: Any) -> User:
+    """Verify ``user`` as a resident (app/accounts/verification.py) with the given birth date/year and
+    postal code, the way a letter code, an identity-verified sign-in or the citizen office does."""
+    from app.accounts.verification import mark_verified
+
+    with new_session(db.engine, write=True) as s:
+        row = s.get(User, user.id)
+        mark_verified(s, row, method=method, **attributes)
+        s.commit()
+        s.refresh(row)
+        return row
+
+
 APPROVAL_PROJECTS = [
     ("Radweg Talachse", 180_000_00, None, "mobilitaet-verkehr"),
     ("Stadtbäume", 120_000_00, None, "energie-umwelt"),
@@ -336,22 +349,29 @@ def test_a_closed_or_unopened_vote_refuses_ballots(db, voting_app, make_user):
 
 
 def test_eligibility_rules(db, voting_app, make_user):
-    """Verified accounts only (baseline: confirmed e-mail), minimum age (refused with an explanation:
-    no verified birth date yet), eligible districts (profile district required)."""
-    unconfirmed = make_user(confirmed=False)
-    verified = make_user()
+    """Verified residents only (a confirmed e-mail address is not enough), minimum age on the closing day
+    from the verified birth date (refused with an explanation without one), eligible districts (profile
+    district required)."""
+    unverified = make_user()
+    verified = verify(db, make_user(), birth_date=dt.date(1990, 5, 1), postal_code="42103")
     process = make_process(db, require_verified=True)
-    assert ballots.eligibility_problems(process, unconfirmed) == ["not_verified"]
+    assert ballots.eligibility_problems(process, unverified) == ["not_verified"]
     assert ballots.eligibility_problems(process, verified) == []
     with pytest.raises(ballots.BallotError) as info:
-        cast(db, voting_app, process, unconfirmed, project_ids(db, process)[:1])
+        cast(db, voting_app, process, unverified, project_ids(db, process)[:1])
     assert info.value.code == "ineligible"
 
     aged = make_process(db, min_age=16)
-    assert ballots.eligibility_problems(aged, verified) == ["age_unverified"]
+    assert ballots.eligibility_problems(aged, unverified) == ["age_unverified"]
     assert "16" in ballots.eligibility_message(aged, "age_unverified")
+    closing = ballots.close_date(aged)
+    young = verify(db, make_user(), birth_date=closing.replace(year=closing.year - 16) + dt.timedelta(days=1))
+    assert ballots.eligibility_problems(aged, young) == ["too_young"]
     with pytest.raises(ballots.BallotError):
-        cast(db, voting_app, aged, verified, project_ids(db, aged)[:1])
+        cast(db, voting_app, aged, unverified, project_ids(db, aged)[:1])
+    with pytest.raises(ballots.BallotError):
+        cast(db, voting_app, aged, young, project_ids(db, aged)[:1])
+    assert ballots.eligibility_problems(aged, verified) == []
 
     local = make_process(db, eligible_district_ids=str(district_id(db, "barmen")))
     assert ballots.eligibility_problems(local, verified) == ["district_missing"]

@@ -176,6 +176,33 @@ def test_comparison_of_rules_shows_which_projects_change(db, app, client, make_u
     assert r.status_code == 200 and "compare-table" not in r.text
 
 
+def test_rule_comparison_is_cached_until_the_ballots_change(db, app, client, make_user, login, monkeypatch):
+    """Reloading the comparison does not tally again; any change to the ballots (here: a paper ballot
+    version bump) makes it tally afresh."""
+    from sqlalchemy import update
+
+    from voting import tally
+    from voting.models import Ballot
+
+    process = voted_process(db, app, make_user, publish=False)
+    login(make_user(Role.STAFF))
+    calls = []
+    real = tally.tally_scope
+    monkeypatch.setattr(tally, "tally_scope", lambda *a, **k: calls.append(k["rule"]) or real(*a, **k))
+
+    def table() -> str:
+        return client.get(f"/staff/processes/{process.id}/compare").text.split("compare-table")[1]
+
+    first = table()
+    assert len(calls) == 5
+    assert table() == first and len(calls) == 5
+    with new_session(db.engine, write=True) as s:
+        s.execute(update(Ballot).where(Ballot.process_id == process.id).values(version=Ballot.version + 1))
+        s.commit()
+    client.get(f"/staff/processes/{process.id}/compare")
+    assert len(calls) == 10
+
+
 def test_cumulative_equal_shares_explains_without_vote_shares(db, app, client, make_user):
     """Point ballots: explanations name what supporters had left and what was missing, but no starting
     share computed from votes (which only holds for one vote per supporter); the pb export has points."""

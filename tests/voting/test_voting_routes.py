@@ -268,12 +268,13 @@ def test_no_javascript_check_filter_and_ranking(db, client, voter):
 
 
 def test_ineligible_and_closed_pages_explain_why(db, client, voter):
-    """Refusals say why (age verification, closed vote) with 403."""
+    """Refusals say why (age not verified: with the way to verification; closed vote) with 403."""
     aged = make_process(db, min_age=16)
     r = client.get(f"/processes/{aged.id}/ballot")
-    assert r.status_code == 403 and "Altersnachweis" in r.text
+    assert r.status_code == 403 and "16" in r.text
+    assert f'href="/account/verify?next=/processes/{aged.id}"' in r.text
     page = client.get(f"/processes/{aged.id}")
-    assert "16" in page.text
+    assert "16" in page.text and 'href="/account/verify' in page.text
     closed = make_process(db, phase="closed")
     r = client.get(f"/processes/{closed.id}/ballot")
     assert r.status_code == 403 and "nicht geöffnet" in r.text

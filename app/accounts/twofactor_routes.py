@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from app import forms
 from app.accounts import twofactor
+from app.accounts.forms import ReauthForm as BaseReauthForm
 from app.forms import FieldError, Form
 from app.i18n import gettext as _
 from app.models import User
@@ -33,19 +34,8 @@ class CodeForm(Form):
         return forms.text(v.strip() if isinstance(v, str) else v, max_len=40)
 
 
-class ReauthForm(Form):
-    fields = ("password", "code")
-    secret_fields = ("password", "code")
-
-    def clean_password(self, v: Any) -> str:
-        if not isinstance(v, str):
-            return ""
-        if len(v) > forms.MAX_PASSWORD:
-            raise FieldError(_("Please enter at most %(n)s characters.", n=forms.MAX_PASSWORD))
-        return v
-
-    def clean_code(self, v: Any) -> str:
-        return forms.text(v.strip() if isinstance(v, str) else v, required=False, max_len=12)
+class ReauthForm(BaseReauthForm):
+    """Password or current code, one of them required (disabling or replacing the second factor)."""
 
     def clean(self) -> None:
         if not self.cleaned.get("password") and not self.cleaned.get("code"):

@@ -7,8 +7,10 @@ memory without touching the database or the templates.
 
 What is cached, and for whom:
 
-- only ``GET`` requests for HTML pages (not ``/static``, ``/api``, ``/healthz``) answered with 200, without
-  ``Cache-Control: no-store/private`` and without cookies set by the application;
+- only ``GET`` requests for HTML pages (not ``/static``, ``/healthz``) answered with 200, without
+  ``Cache-Control: no-store/private`` and without cookies set by the application; and the open-data JSON
+  under ``/api/`` that its handler declares ``Cache-Control: public`` (the same for everyone; it
+  carries no token or nonce, so it is stored and served unchanged);
 - only for visitors whose session holds nothing but the CSRF token (and the seed of the random list
   order): a signed-in session, a flash message, a sign-in in progress, anything else bypasses the cache,
   and so does a response whose rendering read per-visitor state (``mark_private()``, e.g. the "random"
@@ -48,7 +50,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SCOPE_KEY = "mitmachen.page_cache"  # the placeholders while a page is rendered for the cache
 PRIVATE_KEY = "mitmachen.page_cache.private"  # set by mark_private(): never store this response
-EXCLUDED_PREFIXES = ("/static/", "/api/", "/healthz")
+EXCLUDED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics")
+API_PREFIX = "/api/"
 ANONYMOUS_SESSION_KEYS = frozenset({"csrf", "list_seed"})
 ENTRY_OVERHEAD = 512  # bytes counted per entry besides the body (key, headers, bookkeeping)
 WAIT_SECONDS = 5.0  # a concurrent miss waits at most this long for the first render
@@ -216,15 +219,16 @@ class PageCacheMiddleware:
         start: Message | None = None
         chunks: list[bytes] = []
         passthrough = False
+        wanted = "application/json" if scope["path"].startswith(API_PREFIX) else "text/html"
 
         async def capture(message: Message) -> None:
             nonlocal start, passthrough
             if message["type"] == "http.response.start":
                 headers = Headers(raw=message.get("headers", []))
-                if headers.get("content-type", "").startswith("text/html"):
+                if headers.get("content-type", "").startswith(wanted):
                     start = message  # buffer: the placeholders must be replaced before anything is sent
                     return
-                passthrough = True  # not HTML (a download, JSON): no placeholders, send as it comes
+                passthrough = True  # anything else (a download, an error): send as it comes
             if passthrough:
                 await send(message)
                 return
@@ -258,6 +262,7 @@ class PageCacheMiddleware:
             and not scope.get(PRIVATE_KEY)
             and "set-cookie" not in names
             and not any(word in names.get("cache-control", "") for word in ("no-store", "private"))
+            and (not scope["path"].startswith(API_PREFIX) or "public" in names.get("cache-control", ""))
             and ANONYMOUS_SESSION_KEYS.issuperset(session)
             and {k: v for k, v in session.items() if k != "csrf"} == before
         )
@@ -274,8 +279,9 @@ class PageCacheMiddleware:
         body: bytes,
         how: bytes,
     ) -> None:
-        nonce = scope.get("state", {}).get("csp_nonce", "")
-        body = _substitute(body, self.marks, self.csrf_token(scope["session"]), nonce)
+        if not scope["path"].startswith(API_PREFIX):  # JSON holds no placeholders and needs no token
+            nonce = scope.get("state", {}).get("csp_nonce", "")
+            body = _substitute(body, self.marks, self.csrf_token(scope["session"]), nonce)
         raw = [*headers, (b"content-length", str(len(body)).encode()), (b"x-page-cache", how)]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})

@@ -173,9 +173,30 @@ def test_error_pages_are_not_stored_and_carry_real_values(app, client):
 
 
 def test_non_html_and_excluded_paths_pass_through(client):
-    assert "x-page-cache" not in client.get("/api/v1/proposals").headers
     assert "x-page-cache" not in client.get("/healthz").headers
+    assert "x-page-cache" not in client.get("/readyz").headers
     assert "x-page-cache" not in client.head("/").headers
+    assert "x-page-cache" not in client.get("/static/js/ballot.js").headers
+
+
+def test_public_open_data_json_is_cached_unchanged_and_without_a_session(app, db, make_user, visitor):
+    """The open-data API (Cache-Control: public) is the same for everyone: stored and served as it is,
+    without a session cookie; its errors (no-store) and the API for signed-in people are not."""
+    make_proposal(db, make_user(), title="Ein Vorschlag für den Cache")
+    first = visitor().get("/api/v1/proposals")
+    assert first.status_code == 200 and first.headers["x-page-cache"] == "miss"
+    assert "set-cookie" not in first.headers
+    second = visitor().get("/api/v1/proposals")
+    assert second.headers["x-page-cache"] == "hit" and second.content == first.content
+    assert second.headers["content-type"].startswith("application/json")
+    assert second.json()["items"][0]["title"] == "Ein Vorschlag für den Cache"
+    assert "set-cookie" not in second.headers
+    assert int(second.headers["content-length"]) == len(second.content)
+    # a different query string is a different entry
+    assert visitor().get("/api/v1/proposals?limit=1").headers["x-page-cache"] == "miss"
+    bad = visitor().get("/api/v1/proposals?limit=zero")
+    assert bad.status_code == 400 and bad.headers["x-page-cache"] == "bypass"
+    assert visitor().get("/api/v1/proposals?limit=zero").headers["x-page-cache"] == "bypass"
 
 
 def test_entries_expire_after_the_ttl(app, client, visitor):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlmodel import Session
 
 from app.database import utcnow
@@ -113,24 +113,40 @@ def check_and_hit(
     _db_hit(db, keys, limit=limit, window_seconds=window_seconds)
 
 
+# Built once (the ballot cast runs them on every attempt).
+_RECENT_HITS = select(func.count(RateLimitEvent.id), func.min(RateLimitEvent.at)).where(
+    RateLimitEvent.key == bindparam("key"), RateLimitEvent.at > bindparam("since")
+)
+_HIT = insert(RateLimitEvent.__table__)
+
+
 def _db_hit(db: Session, keys: list[str], *, limit: int, window_seconds: int) -> None:
     now = utcnow()
     since = now - dt.timedelta(seconds=window_seconds)
     for key in keys:
-        count, oldest = db.execute(
-            select(func.count(RateLimitEvent.id), func.min(RateLimitEvent.at)).where(
-                RateLimitEvent.key == key, RateLimitEvent.at > since
-            )
-        ).one()
+        count, oldest = db.execute(_RECENT_HITS, {"key": key, "since": since}).one()
         if count >= limit:
             retry = window_seconds - int((now - oldest).total_seconds()) if oldest else window_seconds
             raise RateLimited(max(retry, 1))
     # One Core INSERT (executemany for several keys) in the caller's transaction, not ORM objects and a
     # flush: the same rows at a fraction of the CPU (the ballot cast path counts every attempt).
-    db.execute(insert(RateLimitEvent.__table__), [{"key": key, "at": now} for key in keys])
+    db.execute(_HIT, [{"key": key, "at": now} for key in keys])
 
 
-def purge_old(db: Session, older_than_seconds: int = 86400) -> int:
+KEEP_SECONDS = 86400  # rate-limit events are kept at least a day (longer if a configured window is longer)
+
+
+def purge(engine: Any, older_than_seconds: int = KEEP_SECONDS) -> int:
+    """``purge_old`` in a write transaction of its own (the mail loop calls it hourly)."""
+    from app.database import new_session
+
+    with new_session(engine, write=True) as db:
+        count = purge_old(db, older_than_seconds)
+        db.commit()
+    return count
+
+
+def purge_old(db: Session, older_than_seconds: int = KEEP_SECONDS) -> int:
     cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
     result = db.execute(delete(RateLimitEvent).where(RateLimitEvent.at < cutoff))
     return result.rowcount or 0

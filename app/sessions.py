@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from app.database import utcnow
@@ -38,17 +38,21 @@ def current_record(db: Session, session: dict) -> UserSession | None:
     ).scalar_one_or_none()
 
 
+# Built once: every signed-in request runs it.
+_SESSION_AND_USER = (
+    select(UserSession, User)
+    .outerjoin(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == bindparam("digest"))
+)
+
+
 def load_user(db: Session, session: dict, settings: Settings) -> User | None:
     """The signed-in user, or None when the session is missing, revoked, idle or too old."""
     # The session record and its user in one statement (every signed-in request runs this); the outer join
     # keeps a record whose user is gone, so it is still judged (and timed out) exactly as before.
     token = session.get("sid")
     row = (
-        db.execute(
-            select(UserSession, User)
-            .outerjoin(User, User.id == UserSession.user_id)
-            .where(UserSession.token_hash == token_digest(token))
-        ).one_or_none()
+        db.execute(_SESSION_AND_USER, {"digest": token_digest(token)}).one_or_none()
         if isinstance(token, str)
         else None
     )

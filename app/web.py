@@ -302,22 +302,23 @@ def _touch_after(response: Response, engine: Any, session_id: int, when: Any) ->
     response.background = BackgroundTasks([response.background, task]) if response.background else task
 
 
-def _run(handler: Handler, request: Request) -> Response:
+def _run(handler: Handler, request: Request, deferred_write: bool = False) -> Response:
     try:
-        return _unit_of_work(handler, request)
+        return _unit_of_work(handler, request, deferred_write)
     except Exception as exc:
         if not database_unavailable(exc):
             raise
         return unavailable_page(request, exc)
 
 
-def _unit_of_work(handler: Handler, request: Request) -> Response:
+def _unit_of_work(handler: Handler, request: Request, deferred_write: bool = False) -> Response:
     engine = request.app.state.engine
-    with new_session(engine, write=request.method not in SAFE_METHODS) as db:
+    reading = request.method in SAFE_METHODS or deferred_write
+    with new_session(engine, write=not reading) as db:
         request.state.db = db
         try:
             user = load_user(db, request.session, settings_of(request))
-            touch = _defer_touch(db) if request.method in SAFE_METHODS else None
+            touch = _defer_touch(db) if reading else None
             request.state.user = user
             i18n.set_locale(choose_locale(request, user))
             try:
@@ -358,14 +359,20 @@ def _unit_of_work(handler: Handler, request: Request) -> Response:
             request.state.db = None
 
 
-def view(handler: Handler) -> Callable[[Request], Any]:
-    """Wrap ``handler(request, db)`` as a Starlette endpoint running one unit of work."""
+def view(handler: Handler | None = None, *, deferred_write: bool = False) -> Any:
+    """Wrap ``handler(request, db)`` as a Starlette endpoint running one unit of work.
+
+    The unit of work of an unsafe method writes: on SQLite it takes the write lock at its start. With
+    ``deferred_write=True`` it starts as a read and the handler calls ``app.database.begin_write(db)`` right
+    before its first write, so the reads before it do not hold the lock (``@view(deferred_write=True)``)."""
+    if handler is None:
+        return functools.partial(view, deferred_write=deferred_write)
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         if request.method not in SAFE_METHODS:
             request.state.form = await request.form(max_files=10, max_fields=500)
-        return await run_in_threadpool(_run, handler, request)
+        return await run_in_threadpool(_run, handler, request, deferred_write)
 
     return endpoint
 

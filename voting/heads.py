@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
 from app.database import utcnow
@@ -74,6 +74,9 @@ def sign_head(
     return head
 
 
+_HEAD_INSERT = insert(SignedTreeHead.__table__)
+
+
 def sign_appended(
     db: Session, appended: audit.Appended, *, reason: str, key: keys.SigningKey | None = None
 ) -> SignedTreeHead:
@@ -98,19 +101,23 @@ def sign_appended(
         key_id=key.key_id,
         reason=reason,
     )
-    # A Core INSERT on the table: the ORM-enabled insert's bulk machinery costs more than the statement.
-    db.execute(insert(SignedTreeHead.__table__).values(**values))
+    # A Core INSERT on the table, built once: the ORM-enabled insert's bulk machinery costs more than the
+    # statement.
+    db.execute(_HEAD_INSERT, values)
     return SignedTreeHead(**values)
 
 
 def latest_head(db: Session, log_id: str) -> SignedTreeHead | None:
-    stmt = (
-        select(SignedTreeHead)
-        .where(SignedTreeHead.log_id == log_id)
-        .order_by(SignedTreeHead.size.desc(), SignedTreeHead.timestamp.desc(), SignedTreeHead.id.desc())
-        .limit(1)
-    )
-    return db.execute(stmt).scalar_one_or_none()
+    return db.execute(_LATEST_HEAD, {"log_id": log_id}).scalar_one_or_none()
+
+
+# Built once: every receipt reads it.
+_LATEST_HEAD = (
+    select(SignedTreeHead)
+    .where(SignedTreeHead.log_id == bindparam("log_id"))
+    .order_by(SignedTreeHead.size.desc(), SignedTreeHead.timestamp.desc(), SignedTreeHead.id.desc())
+    .limit(1)
+)
 
 
 def head_of_size(db: Session, log_id: str, size: int) -> SignedTreeHead | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,13 +131,27 @@ def configure(settings: Any) -> Path:
 
 
 def signing_key() -> SigningKey:
-    """The deployment's key (see ``configure``; falls back to the settings from the environment)."""
+    """The deployment's key (see ``configure``; falls back to the settings from the environment).
+
+    Every ballot's receipt signs with it: the file is looked at again (a replaced key is picked up) at most
+    once per ``RECHECK_SECONDS``."""
+    global _recent
     path = _configured
     if path is None:
         from app.settings import Settings
 
         path = configure(Settings.from_env())
-    return load_or_create(path)
+    recent = _recent
+    now = time.monotonic()
+    if recent is not None and recent[0] == path and now - recent[1] < RECHECK_SECONDS:
+        return recent[2]
+    key = load_or_create(path)
+    _recent = (path, now, key)
+    return key
+
+
+RECHECK_SECONDS = 1.0
+_recent: tuple[Path, float, SigningKey] | None = None
 
 
 def public_info(key: SigningKey) -> dict[str, str]:

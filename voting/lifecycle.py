@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -189,23 +191,38 @@ def _budgets(db: Session, process: Process) -> list[DistrictBudget]:
     return list(db.execute(select(DistrictBudget).where(DistrictBudget.process_id == process.id)).scalars())
 
 
-_SCOPES_MEMO = "voting.scopes"
-
-
 def scopes(db: Session, process: Process) -> list[Scope]:
     """Every ballot of the process with its projects: city-wide first, then districts by name.
 
-    Once voting is open the project list is frozen, so within one unit of work (``db``) the ballots are
-    read once and handed out as copies afterwards (a cast needs them for the page's scope and again for
-    the selection check)."""
-    frozen = process.voting_opened_at is not None and process.id is not None
-    memo = db.info.setdefault(_SCOPES_MEMO, {}) if frozen else None
-    if memo is not None and process.id in memo:
-        return [replace(s, projects=list(s.projects)) for s in memo[process.id]]
-    out = _read_scopes(db, process)
-    if memo is not None:
-        memo[process.id] = [replace(s, projects=list(s.projects)) for s in out]
-    return out
+    Once voting is open the project list and the budgets are frozen (voting/admin_services.py refuses to
+    change them), so the ballots are read once per worker and handed out as copies afterwards: every cast
+    and every receipt needs them. The key holds the opening time and the frozen list's hash, so a process
+    reset in tests or a database restore never meets an old entry; the cached projects are detached copies
+    of their columns (Project has no relationships)."""
+    if process.voting_opened_at is None or process.id is None:
+        return _read_scopes(db, process)
+    key = (str(db.get_bind().url), process.id, process.voting_opened_at, process.projects_hash)
+    with _FROZEN_LOCK:
+        cached = _FROZEN_SCOPES.get(key)
+        if cached is not None:
+            _FROZEN_SCOPES.move_to_end(key)
+    if cached is None:
+        cached = [replace(s, projects=[_detached(p) for p in s.projects]) for s in _read_scopes(db, process)]
+        with _FROZEN_LOCK:
+            _FROZEN_SCOPES[key] = cached
+            while len(_FROZEN_SCOPES) > _FROZEN_MAX:
+                _FROZEN_SCOPES.popitem(last=False)
+    return [replace(s, projects=list(s.projects)) for s in cached]
+
+
+_FROZEN_SCOPES: OrderedDict[tuple, list[Scope]] = OrderedDict()
+_FROZEN_LOCK = threading.Lock()
+_FROZEN_MAX = 64
+_PROJECT_COLUMNS = tuple(c.key for c in Project.__table__.columns)
+
+
+def _detached(project: Project) -> Project:
+    return Project(**{name: getattr(project, name) for name in _PROJECT_COLUMNS})
 
 
 def _read_scopes(db: Session, process: Process) -> list[Scope]:

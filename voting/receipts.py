@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from voting import audit, heads, keys
@@ -91,8 +91,10 @@ def receipt_of(*, log_id: str, index: int, entry: bytes, leaf: bytes, head: Any)
 
 
 def _entry(db: Session, log_id: str, index: int) -> LogEntry | None:
-    stmt = select(LogEntry).where(LogEntry.log_id == log_id, LogEntry.idx == index)
-    return db.execute(stmt).scalar_one_or_none()
+    return db.execute(_ENTRY, {"log_id": log_id, "idx": index}).scalar_one_or_none()
+
+
+_ENTRY = select(LogEntry).where(LogEntry.log_id == bindparam("log_id"), LogEntry.idx == bindparam("idx"))
 
 
 # --- parsing what a visitor pasted or typed ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.database import begin_write
 from app.forms import FieldError
 from app.i18n import get_locale, lazy
 from app.i18n import gettext as _
@@ -231,7 +232,7 @@ def ballot_page(request: Request, db: Session) -> Response:
     return _ballot_page(request, db, process, scope, ballot, filters=_filters(request, form, scope))
 
 
-@view
+@view(deferred_write=True)
 def cast(request: Request, db: Session) -> Response:
     process = _process(request, db)
     form = form_of(request)
@@ -240,6 +241,9 @@ def cast(request: Request, db: Session) -> Response:
     if refusal is not None:
         return refusal
     user = request.state.user
+    # SQLite's write lock from here on only: the reads above ran without it; cast_ballot reads the process
+    # again under the lock (a close that came in between is seen there).
+    begin_write(db)
     _limit(request, db, "cast")
     try:
         raw = parse_selection_json(form.get("selection"))

@@ -17,7 +17,7 @@ a ballot never names its voter, and the keyed voter link is deleted.
 The download (ASVS V14.2.1, CVE-2026-45377): a POST that re-authenticates (password, authenticator code or
 e-mail confirmation: app/accounts/reauth.py, ASVS V7.5.1) issues a signed token naming the user and the
 server-side session record; the download needs that same session, is valid for ``EXPORT_TOKEN_MINUTES`` and
-works once (a used token is recorded).
+works once (a used token's digest is recorded: app/usedtokens.py).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import Session, SQLModel
 
-from app import i18n
+from app import i18n, usedtokens
 from app.database import utcnow
-from app.models import RateLimitEvent, User, UserSession
+from app.models import User, UserSession
 from app.security import TokenError, sign, token_digest, unsign
 from app.settings import Settings
 
@@ -45,7 +45,7 @@ EXPORT_FORMAT = "mitmachen-personal-data"
 EXPORT_VERSION = 1
 EXPORT_TOKEN_MINUTES = 10
 DELETED_CONTENT_MODES = ("anonymise", "remove")
-USED_PREFIX = "gdpr-export-used:"
+USED_PURPOSE = "gdpr-export"  # app/usedtokens.py: spent download tokens
 
 # never exported: secrets and keyed hashes (a copy would not help the person and could hurt them)
 SECRET_MARKERS = ("password", "secret", "_hash", "token", "recovery")
@@ -53,7 +53,9 @@ EXCLUDED_COLUMNS = {
     ("moderation_decision", "note"),  # the moderators' internal note; the statement of reasons is exported
     ("paper_ballot", "selection"),  # paper ballots a staff member entered are other people's secret votes
 }
-EXCLUDED_TABLES = {"user", "user_session", "rate_limit_event"}  # exported as their own sections
+# "user" and "user_session" are exported as their own sections; rate-limit events and spent single-use tokens
+# name no account (keys and token digests only)
+EXCLUDED_TABLES = {"user", "user_session", "rate_limit_event", "used_token"}
 
 
 # --- plugins ------------------------------------------------------------------------------------------------
@@ -165,17 +167,14 @@ def consume_export_token(
 ) -> None:
     """Accept ``token`` once, for its user in its session, within EXPORT_TOKEN_MINUTES; TokenError otherwise.
 
-    The caller's transaction must hold the write lock (SQLite: a write session; PostgreSQL: the user row is
-    locked here), so two concurrent downloads of one token cannot both pass."""
+    The token is spent in app/usedtokens.py (one insert against a UNIQUE constraint), so two concurrent
+    downloads of one token cannot both pass."""
     payload = unsign(settings.secret_key, "gdpr-export", token, EXPORT_TOKEN_MINUTES * 60)
     if not isinstance(payload, dict) or payload.get("uid") != user.id or payload.get("sid") != record.id:
         raise TokenError("invalid")
-    db.execute(select(User.id).where(User.id == user.id).with_for_update())
-    key = USED_PREFIX + token_digest(token)
-    if db.execute(select(RateLimitEvent.id).where(RateLimitEvent.key == key)).first() is not None:
+    expires_at = usedtokens.keep_until(dt.timedelta(minutes=EXPORT_TOKEN_MINUTES))
+    if not usedtokens.spend(db, USED_PURPOSE, token_digest(token), expires_at):
         raise TokenError("used")
-    db.add(RateLimitEvent(key=key))  # kept at least as long as the token lives (purge_old: one day)
-    db.flush()
 
 
 # --- erasure ------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Core tables: accounts, server-side sessions, rate-limit events and configurable pages."""
+"""Core tables: accounts, server-side sessions, rate-limit events, spent single-use tokens and configurable
+pages."""
 
 from __future__ import annotations
 
@@ -86,6 +87,23 @@ class RateLimitEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column=Column(String(200), nullable=False))
     at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class UsedToken(SQLModel, table=True):
+    """A single-use token that was spent (app/usedtokens.py): only the SHA-256 digest, never the token,
+    kept until ``expires_at`` (after the token's own lifetime), when it could no longer be used anyway."""
+
+    __tablename__ = "used_token"
+    __table_args__ = (
+        UniqueConstraint("purpose", "digest", name="uq_used_token_purpose_digest"),
+        Index("ix_used_token_expires_at", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: str = Field(sa_column=Column(String(40), nullable=False))
+    digest: str = Field(sa_column=Column(String(64), nullable=False))
+    used_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class Page(SQLModel, table=True):

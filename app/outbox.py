@@ -35,11 +35,11 @@ from sqlalchemy import Engine, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from app import metrics
+from app import metrics, ratelimit, usedtokens
 from app.database import new_session, utcnow
 from app.mail import MailConfig, MailError, Reservation, _reservation, deliver
 from app.ops_models import MailOutbox
-from app.settings import Settings
+from app.settings import RATE_LIMIT_NAMES, Settings
 
 log = logging.getLogger("mitmachen.outbox")
 
@@ -256,6 +256,12 @@ def deliver_due(
     return _deliver_claimed(engine, settings, worker, ids, now=now)
 
 
+def rate_limit_keep_seconds(settings: Settings) -> int:
+    """How long rate-limit events must be kept: a day, or the longest configured window if longer."""
+    windows = [settings.rate(name)[1] for name in RATE_LIMIT_NAMES]
+    return max([ratelimit.KEEP_SECONDS, *windows])
+
+
 def purge_sent(engine: Engine, *, days: int = KEEP_SENT_DAYS, now: dt.datetime | None = None) -> int:
     """Delete delivered mail older than ``days`` (addresses and texts are personal data)."""
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
@@ -330,6 +336,8 @@ class OutboxWorker:
         return report
 
     def run(self) -> None:
+        """Send until stopped; once an hour also delete delivered mail, spent single-use tokens and
+        rate-limit events older than the longest window (none of them would be read again)."""
         purged_at = 0.0
         while not self.stop_event.is_set():
             try:
@@ -337,6 +345,8 @@ class OutboxWorker:
                 if time.monotonic() - purged_at > 3600:
                     purged_at = time.monotonic()
                     purge_sent(self.engine)
+                    usedtokens.purge(self.engine)  # spent single-use tokens past their end
+                    ratelimit.purge(self.engine, rate_limit_keep_seconds(self.settings))
             except Exception:  # the database may be away for a moment: log, wait, try again
                 log.exception("outbox pass failed")
             self.wake_event.wait(self.interval)

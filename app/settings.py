@@ -28,6 +28,9 @@ def _bool(value: str) -> bool:
     raise SettingsError(f"not a boolean: {value!r}")
 
 
+RATE_LIMIT_NAMES = ("login", "register", "mail", "post", "two_factor", "verification")  # RATE_LIMIT_<NAME>
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, its environment variable (upper-case name) and its default."""
@@ -167,7 +170,7 @@ class Settings:
             raise SettingsError("PAGE_CACHE_SECONDS must be 0 (off) to 60")
         if not 1 <= self.page_cache_max_mb <= 4096:
             raise SettingsError("PAGE_CACHE_MAX_MB must be 1 to 4096")
-        for name in ("login", "register", "mail", "post", "two_factor", "verification"):
+        for name in RATE_LIMIT_NAMES:
             try:
                 count, seconds = self.rate(name)
             except ValueError as exc:

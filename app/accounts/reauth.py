@@ -11,10 +11,11 @@ The method depends on what the account has, in this order:
    asked for it, is valid for ``LINK_MINUTES`` and works once. Opened in that same signed-in session it
    marks the purpose as re-authenticated in the session for ``CONFIRMED_MINUTES``; the action then goes
    ahead without a password field and uses the mark up (it cannot be used twice, not even by replaying an
-   older session cookie: its link's digest is recorded as spent).
+   older session cookie: its link's digest is recorded as spent, app/usedtokens.py).
 4. ``none`` — an account without password, authenticator app and e-mail address cannot re-authenticate.
 
-A page uses it like this (see app/gdpr_routes.py, app/accounts/routes.py ``account_delete``)::
+A page uses it like this (see app/gdpr_routes.py, app/accounts/routes.py ``account_delete``,
+app/accounts/twofactor_routes.py)::
 
     reauth.register_purpose("my_action", "/my/page", lazy("Doing my action"))
     form = MyForm(form_of(request))          # app.accounts.forms.ReauthForm or a subclass of it
@@ -28,21 +29,21 @@ rate-limited ("login" per account, "two_factor" per account) and sending links i
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 from starlette.requests import Request
 
-from app import i18n
+from app import i18n, usedtokens
 from app.accounts import twofactor
 from app.forms import Form
 from app.i18n import gettext as _
 from app.mail import send_mail
-from app.models import RateLimitEvent, User, UserSession
+from app.models import User, UserSession
 from app.security import TokenError, new_token, sign, token_digest, unsign, verify_password
 from app.sessions import current_record
 from app.settings import Settings
@@ -53,8 +54,9 @@ log = logging.getLogger("mitmachen.auth")
 LINK_MINUTES = 15
 CONFIRMED_MINUTES = 5
 SESSION_KEY = "reauth"
-LINK_USED_PREFIX = "reauth-link:"  # an opened link (rate_limit_event rows, purged after a day)
-SPENT_PREFIX = "reauth-spent:"  # a confirmation that was used for its action
+# purposes of app/usedtokens.py (spent single-use tokens, by digest)
+LINK_USED = "reauth-link"  # an opened link
+SPENT = "reauth-spent"  # the confirmation of an opened link, used for its action
 METHODS = ("password", "totp", "email", "none")
 
 
@@ -97,11 +99,6 @@ def _marks(request: Request) -> dict[str, Any]:
     return marks if isinstance(marks, dict) else {}
 
 
-def _spent(db: Session, digest: str) -> bool:
-    key = SPENT_PREFIX + digest
-    return db.execute(select(RateLimitEvent.id).where(RateLimitEvent.key == key)).first() is not None
-
-
 def _valid_mark(request: Request, db: Session, record: UserSession | None, name: str) -> str | None:
     """The digest of the link behind a current e-mail confirmation of ``name`` in this session, or None."""
     mark = _marks(request).get(name)
@@ -112,7 +109,7 @@ def _valid_mark(request: Request, db: Session, record: UserSession | None, name:
         return None
     if not isinstance(mark.get("until"), int | float) or mark["until"] < time.time():
         return None
-    return None if _spent(db, digest) else digest
+    return None if usedtokens.is_spent(db, SPENT, digest) else digest
 
 
 def is_confirmed(request: Request, db: Session, name: str) -> bool:
@@ -173,9 +170,9 @@ def confirm(request: Request, db: Session, user: User, name: str, form: Form) ->
             "code", _("This code is not valid. Check the time on your phone and enter the current code.")
         )
         return False
-    db.execute(select(User.id).where(User.id == user.id).with_for_update())  # PostgreSQL: one use at a time
     digest = _valid_mark(request, db, record, name)
-    if digest is None:
+    # spending is one insert against a UNIQUE constraint: of two concurrent uses of a mark, one passes
+    if digest is None or not usedtokens.spend(db, SPENT, digest, _keep(CONFIRMED_MINUTES)):
         _drop_mark(request, name)
         form.add_error(
             "__all__",
@@ -184,11 +181,14 @@ def confirm(request: Request, db: Session, user: User, name: str, form: Form) ->
             else _("Your account has no password, authenticator app or e-mail address to confirm it is you."),
         )
         return False
-    db.add(RateLimitEvent(key=SPENT_PREFIX + digest))
-    db.flush()
     _drop_mark(request, name)
     log.info("auth reauth by e-mail used user_id=%s purpose=%s", user.id, name)
     return True
+
+
+def _keep(minutes: int) -> dt.datetime:
+    """How long a spent link or confirmation is remembered: past the longest it could still be accepted."""
+    return usedtokens.keep_until(dt.timedelta(minutes=minutes))
 
 
 # --- the e-mail link --------------------------------------------------------------------------------------
@@ -256,13 +256,9 @@ def open_link(request: Request, db: Session, user: User, name: str, token: str) 
     record = current_record(db, request.session)
     if record is None or payload.get("sid") != record.id:
         raise TokenError("session")
-    db.execute(select(User.id).where(User.id == user.id).with_for_update())  # PostgreSQL: one at a time
     digest = token_digest(token)
-    key = LINK_USED_PREFIX + digest
-    if db.execute(select(RateLimitEvent.id).where(RateLimitEvent.key == key)).first() is not None:
+    if not usedtokens.spend(db, LINK_USED, digest, _keep(LINK_MINUTES)):  # once, also under concurrency
         raise TokenError("used")
-    db.add(RateLimitEvent(key=key))
-    db.flush()
     marks = dict(_marks(request))
     marks[name] = {"sid": record.id, "until": int(time.time()) + CONFIRMED_MINUTES * 60, "t": digest}
     request.session[SESSION_KEY] = marks

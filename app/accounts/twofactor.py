@@ -35,7 +35,6 @@ from starlette.responses import Response
 from app.accounts.twofactor_models import RecoveryCode, TotpCredential
 from app.database import utcnow
 from app.models import User
-from app.security import verify_password
 from app.sessions import revoke_all, start_session
 from app.settings import Settings
 from app.web import client_ip, redirect, settings_of
@@ -288,18 +287,6 @@ def verify_second_factor(
     if _normalise_totp(code) is not None:
         return "totp" if verify_totp(db, settings, user, code, now=now) else None
     return "recovery" if use_recovery_code(db, user, code) else None
-
-
-def reauthenticate(
-    db: Session, settings: Settings, user: User, *, password: str = "", code: str = ""
-) -> bool:
-    """Re-authentication before a change of the second factor (ASVS V7.5.1): the current password or a
-    current TOTP code (accounts without a password, e.g. from OpenID Connect, use the code)."""
-    if password and user.password_hash and verify_password(user.password_hash, password):
-        return True
-    if code and verify_totp(db, settings, user, code):
-        return True
-    return False
 
 
 # --- switching off ----------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Pages of the second factor: the sign-in step, forced and voluntary enrolment, recovery codes, disabling
-and replacing the authenticator app (each after re-authentication), and the administrator's reset."""
+and replacing the authenticator app (each after re-authentication by the shared service,
+app/accounts/reauth.py), and the administrator's reset."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -13,10 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import forms
-from app.accounts import twofactor
-from app.accounts.forms import ReauthForm as BaseReauthForm
-from app.forms import FieldError, Form
+from app.accounts import reauth, twofactor
+from app.accounts.forms import ReauthForm
+from app.forms import Form
 from app.i18n import gettext as _
+from app.i18n import lazy
 from app.models import User
 from app.permissions import require
 from app.ratelimit import RateLimited
@@ -32,14 +35,6 @@ class CodeForm(Form):
 
     def clean_code(self, v: Any) -> str:
         return forms.text(v.strip() if isinstance(v, str) else v, max_len=40)
-
-
-class ReauthForm(BaseReauthForm):
-    """Password or current code, one of them required (disabling or replacing the second factor)."""
-
-    def clean(self) -> None:
-        if not self.cleaned.get("password") and not self.cleaned.get("code"):
-            raise FieldError(_("Please enter your current password or a code from your authenticator app."))
 
 
 def _limit(request: Request, db: Session, user: User) -> None:
@@ -199,62 +194,86 @@ def setup(request: Request, db: Session) -> Response:
     return _codes_page(request, codes, "/account/2fa")
 
 
-def _reauth(request: Request, db: Session, user: User, action: str, **page: Any) -> Response | None:
-    """None once the user re-authenticated (ASVS V7.5.1); otherwise the confirmation page to show."""
-    if request.method == "GET":
-        return render(request, "app/twofactor_reauth.html", form=ReauthForm(), action=action, **page)
-    form = ReauthForm(form_of(request))
-    if form.is_valid():
-        _limit(request, db, user)
-        if twofactor.reauthenticate(
-            db, settings_of(request), user, password=form.cleaned["password"], code=form.cleaned["code"]
-        ):
-            return None
-        _failed(request, user, "re-authentication")
-        form.add_error("__all__", _("The password or the code is wrong."))
-    return render(request, "app/twofactor_reauth.html", 400, form=form, action=action, **page)
-
-
 def _require_enabled(db: Session, user: User) -> None:
     if not twofactor.is_enabled(db, user):
         raise HTTPException(404)
+
+
+# Changes of the second factor, each after re-authentication by the shared service (app/accounts/reauth.py,
+# ASVS V7.5.1): the password if the account has one, else the current code of the app.
+RECOVERY = reauth.register_purpose(
+    "2fa_recovery_codes", "/account/2fa/recovery-codes", lazy("New recovery codes")
+)
+REPLACE = reauth.register_purpose(
+    "2fa_replace", "/account/2fa/replace", lazy("Set up a new authenticator app")
+)
+DISABLE = reauth.register_purpose(
+    "2fa_disable", "/account/2fa/disable", lazy("Turn off two-factor authentication")
+)
+
+
+def _reauthenticated(
+    request: Request,
+    db: Session,
+    user: User,
+    purpose: reauth.Purpose,
+    done: Callable[[], Response],
+    *,
+    explanation: str,
+    button: str,
+) -> Response:
+    """The confirmation page of ``purpose`` (GET, or a POST that did not re-authenticate: 400), else
+    ``done()``."""
+    form = ReauthForm(form_of(request)) if request.method == "POST" else ReauthForm()
+    if request.method == "POST":
+        if form.is_valid() and reauth.confirm(request, db, user, purpose.name, form):
+            return done()
+    return render(
+        request,
+        "app/twofactor_reauth.html",
+        400 if form.errors else 200,
+        form=form,
+        action=purpose.url,
+        title=_(purpose.title),
+        explanation=explanation,
+        button=button,
+        **reauth.context(request, db, user, purpose.name),
+    )
 
 
 @view
 def regenerate(request: Request, db: Session) -> Response:
     user = require(request, "account.view")
     _require_enabled(db, user)
-    page = _reauth(
+    return _reauthenticated(
         request,
         db,
         user,
-        "/account/2fa/recovery-codes",
-        title=_("New recovery codes"),
+        RECOVERY,
+        lambda: _codes_page(request, twofactor.new_recovery_codes(db, user), "/account/2fa"),
         explanation=_("Your old recovery codes stop working as soon as the new ones are created."),
         button=_("Create new recovery codes"),
     )
-    if page is not None:
-        return page
-    return _codes_page(request, twofactor.new_recovery_codes(db, user), "/account/2fa")
 
 
 @view
 def replace(request: Request, db: Session) -> Response:
     user = require(request, "account.view")
     _require_enabled(db, user)
-    page = _reauth(
+
+    def done() -> Response:
+        twofactor.begin_enrolment(db, settings_of(request), user, fresh=True)
+        return redirect("/account/2fa/setup")
+
+    return _reauthenticated(
         request,
         db,
         user,
-        "/account/2fa/replace",
-        title=_("Set up a new authenticator app"),
+        REPLACE,
+        done,
         explanation=_("Your current app keeps working until you confirm a code from the new one."),
         button=_("Continue"),
     )
-    if page is not None:
-        return page
-    twofactor.begin_enrolment(db, settings_of(request), user, fresh=True)
-    return redirect("/account/2fa/setup")
 
 
 @view
@@ -273,21 +292,22 @@ def disable(request: Request, db: Session) -> Response:
             link="/account/2fa/replace",
             link_text=_("Set up a new authenticator app"),
         )
-    page = _reauth(
+
+    def done() -> Response:
+        twofactor.disable(db, user)
+        revoke_all(db, user.id, "2fa-disabled", keep=current_record(db, request.session))
+        flash(request, _("Two-factor authentication is turned off. Other sessions were signed out."))
+        return redirect("/account/2fa")
+
+    return _reauthenticated(
         request,
         db,
         user,
-        "/account/2fa/disable",
-        title=_("Turn off two-factor authentication"),
+        DISABLE,
+        done,
         explanation=_("Your account will then be protected by your password alone."),
         button=_("Turn off two-factor authentication"),
     )
-    if page is not None:
-        return page
-    twofactor.disable(db, user)
-    revoke_all(db, user.id, "2fa-disabled", keep=current_record(db, request.session))
-    flash(request, _("Two-factor authentication is turned off. Other sessions were signed out."))
-    return redirect("/account/2fa")
 
 
 @view

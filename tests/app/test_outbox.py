@@ -233,3 +233,24 @@ def test_delivered_mail_is_purged_after_thirty_days(db, mailbox, smtp_settings):
     assert outbox.purge_sent(db.engine, now=utcnow() + dt.timedelta(days=31)) == 1
     [left] = query(db, MailOutbox)
     assert left.sent_at is None
+
+
+def test_old_rate_limit_events_are_purged_after_the_longest_window(db):
+    """The mail loop's hourly housekeeping deletes rate-limit events no window can count any more: older
+    than a day, or than the longest configured window when that is longer."""
+    from app import ratelimit
+    from app.models import RateLimitEvent
+    from app.settings import Settings
+
+    now = utcnow()
+    with new_session(db.engine, write=True) as s:
+        for key, age in (("login:ip:1", 0), ("login:ip:2", 3600 * 30), ("login:ip:3", 3600 * 60)):
+            s.add(RateLimitEvent(key=key, at=now - dt.timedelta(seconds=age)))
+        s.commit()
+    assert outbox.rate_limit_keep_seconds(Settings(environment="test")) == ratelimit.KEEP_SECONDS
+    longer = Settings(environment="test", rate_limit_login="10/172800")  # a two-day window
+    assert outbox.rate_limit_keep_seconds(longer) == 172800
+    assert ratelimit.purge(db.engine, outbox.rate_limit_keep_seconds(longer)) == 1
+    assert sorted(r.key for r in query(db, RateLimitEvent)) == ["login:ip:1", "login:ip:2"]
+    assert ratelimit.purge(db.engine) == 1
+    assert [r.key for r in query(db, RateLimitEvent)] == ["login:ip:1"]

@@ -348,7 +348,8 @@ def test_staff_cannot_disable_but_can_replace_the_app(client, db, make_user):
 
 
 def test_regenerate_recovery_codes_requires_reauthentication_and_is_not_cached(client, db, make_user, login):
-    """ASVS V7.5.1 and V14.2.1: new recovery codes need the password or a code; the enrolment and
+    """ASVS V7.5.1 and V14.2.1: new recovery codes need re-authentication (app/accounts/reauth.py: an
+    account with a password gives the password, as for the export and the deletion); the enrolment and
     recovery-code pages are sent with Cache-Control: no-store."""
     user = make_user()
     login(user)
@@ -358,8 +359,12 @@ def test_regenerate_recovery_codes_requires_reauthentication_and_is_not_cached(c
     first = client.post_form("/account/2fa/setup", {"code": pyotp.TOTP(secret).now()})
     assert first.headers["Cache-Control"] == "no-store"
     old_codes = codes_on(first.text)
+    page = client.get("/account/2fa/recovery-codes")
+    assert 'id="f-password"' in page.text and 'id="f-code"' not in page.text
     assert client.post_form("/account/2fa/recovery-codes", {"password": "not my password"}).status_code == 400
-    again = client.post_form("/account/2fa/recovery-codes", {"code": next_code(secret)})
+    code_only = client.post_form("/account/2fa/recovery-codes", {"code": next_code(secret)})
+    assert code_only.status_code == 400 and 'id="e-password"' in code_only.text
+    again = client.post_form("/account/2fa/recovery-codes", {"password": PASSWORD})
     assert again.status_code == 200 and again.headers["Cache-Control"] == "no-store"
     new_codes = codes_on(again.text)
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
@@ -367,6 +372,31 @@ def test_regenerate_recovery_codes_requires_reauthentication_and_is_not_cached(c
     password_login(client, user)
     assert client.post_form("/login/2fa", {"code": old_codes[0]}).status_code == 400
     assert client.post_form("/login/2fa", {"code": new_codes[0]}).status_code == 303
+
+
+def test_account_without_password_changes_its_second_factor_with_a_code(client, db, make_user, login):
+    """ASVS V7.5.1: an account without a password (e.g. from OpenID Connect) re-authenticates for changes
+    of the second factor with the current code of its app (the shared service, app/accounts/reauth.py);
+    each time step works once."""
+    user = make_user()
+    login(user)
+    secret = secret_on(client.get("/account/2fa/setup").text)
+    assert client.post_form("/account/2fa/setup", {"code": pyotp.TOTP(secret).now()}).status_code == 200
+    with new_session(db.engine, write=True) as s:
+        s.get(User, user.id).password_hash = None
+        s.commit()
+    for url in ("/account/2fa/recovery-codes", "/account/2fa/replace", "/account/2fa/disable"):
+        page = client.get(url)
+        assert page.status_code == 200
+        assert 'id="f-code"' in page.text and 'id="f-password"' not in page.text
+        assert 'action="/account/confirm/' not in page.text  # no mailed link: the app confirms
+    assert client.post_form("/account/2fa/disable", {"password": PASSWORD}).status_code == 400
+    code = next_code(secret)
+    again = client.post_form("/account/2fa/recovery-codes", {"code": code})
+    assert again.status_code == 200 and len(codes_on(again.text)) == 10
+    replayed = client.post_form("/account/2fa/disable", {"code": code})
+    assert replayed.status_code == 400 and 'id="e-code"' in replayed.text
+    assert query(db, TotpCredential)[0].is_active
 
 
 def test_admin_resets_a_lost_device(client, db, make_user, login, caplog):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -47,6 +48,13 @@ def _process(request: Request, db: Session) -> Process:
     process = db.get(Process, pid) if pid <= MAX_ID else None
     if process is None:
         raise HTTPException(404)
+    return process
+
+
+def _staff_process(request: Request, db: Session, permission: str = "staff.processes") -> Process:
+    """The process of the URL (unknown id → 404), once the user holds ``permission`` for it."""
+    process = _process(request, db)
+    require(request, permission, process)
     return process
 
 
@@ -153,8 +161,7 @@ def process_create(request: Request, db: Session) -> Response:
 
 @view
 def process_edit(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     districts = _districts(db)
     if request.method == "GET":
         form = ProcessForm(initial=svc.process_form_initial(db, process), districts=districts)
@@ -210,18 +217,38 @@ def _projects_page(
 
 @view
 def projects(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     if request.method == "GET":
         return _projects_page(request, db, process)
     form = ProjectForm(form_of(request), themes=_themes(db), districts=_districts(db))
     if not form.is_valid():
         return _projects_page(request, db, process, 400, form=form)
+    return _project_action(
+        request,
+        db,
+        process,
+        lambda: svc.save_project(db, process=process, data=form.data_object()),
+        _("The project has been added."),
+        form=form,
+    )
+
+
+def _project_action(
+    request: Request,
+    db: Session,
+    process: Process,
+    action: Callable[[], Any],
+    done: str | Callable[[Any], str],
+    *,
+    form: ProjectForm | None = None,
+) -> Response:
+    """Run one project service: a domain error shows the projects page again (400) with its message;
+    success flashes ``done`` (or ``done(result)``) and redirects to the projects page."""
     try:
-        svc.save_project(db, process=process, data=form.data_object())
+        result = action()
     except svc.AdminError as exc:
         return _projects_page(request, db, process, 400, form=form, error=exc.message)
-    flash(request, _("The project has been added."))
+    flash(request, done(result) if callable(done) else done)
     return redirect(f"/staff/processes/{process.id}/projects")
 
 
@@ -235,8 +262,7 @@ def _project(request: Request, db: Session, process: Process) -> Project:
 
 @view
 def project_edit(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     project = _project(request, db, process)
     themes, districts = _themes(db), _districts(db)
     initial = {
@@ -279,37 +305,36 @@ def project_edit(request: Request, db: Session) -> Response:
 
 @view
 def project_delete(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     project = _project(request, db, process)
-    try:
-        svc.delete_project(db, process=process, project=project)
-    except svc.AdminError as exc:
-        return _projects_page(request, db, process, 400, error=exc.message)
-    flash(request, _("The project has been removed."))
-    return redirect(f"/staff/processes/{process.id}/projects")
+    return _project_action(
+        request,
+        db,
+        process,
+        lambda: svc.delete_project(db, process=process, project=project),
+        _("The project has been removed."),
+    )
 
 
 @view
 def project_from_proposal(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     raw = str(form_of(request).get("proposal_id", ""))
     if not raw.isdigit() or int(raw) > MAX_ID:
         return _projects_page(request, db, process, 400, error=_("Please choose a proposal."))
-    try:
-        svc.project_from_proposal(db, process=process, proposal_id=int(raw))
-    except svc.AdminError as exc:
-        return _projects_page(request, db, process, 400, error=exc.message)
-    flash(request, _("The proposal is now a project of this process."))
-    return redirect(f"/staff/processes/{process.id}/projects")
+    return _project_action(
+        request,
+        db,
+        process,
+        lambda: svc.project_from_proposal(db, process=process, proposal_id=int(raw)),
+        _("The proposal is now a project of this process."),
+    )
 
 
 @view
 def project_import(request: Request, db: Session) -> Response:
     """Upload → preview with per-row problems; confirm (the same file, sent back) → import everything."""
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     data = form_of(request)
     payload = str(data.get("payload", ""))
     name = str(data.get("filename", ""))[:200]
@@ -342,12 +367,13 @@ def project_import(request: Request, db: Session) -> Response:
             payload=base64.b64encode(raw).decode("ascii"),
             upload_name=name,
         )
-    try:
-        created = imports.import_projects(db, process=process, parsed=parsed)
-    except svc.AdminError as exc:
-        return _projects_page(request, db, process, 400, error=exc.message)
-    flash(request, _("%(n)s projects have been imported.", n=len(created)))
-    return redirect(f"/staff/processes/{process.id}/projects")
+    return _project_action(
+        request,
+        db,
+        process,
+        lambda: imports.import_projects(db, process=process, parsed=parsed),
+        lambda created: _("%(n)s projects have been imported.", n=len(created)),
+    )
 
 
 @view
@@ -383,8 +409,7 @@ def archive_import(request: Request, db: Session) -> Response:
 
 @view
 def preflight(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.processes", process)
+    process = _staff_process(request, db)
     return render(
         request,
         "voting/staff_preflight.html",
@@ -437,8 +462,7 @@ def results_page(request: Request, db: Session) -> Response:
 
 @view
 def compare(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.results", process)
+    process = _staff_process(request, db, "staff.results")
     if process.voting_closed_at is None:
         return render(request, "voting/compare.html", process=process, comparisons=[], closed=False)
     return render(
@@ -455,8 +479,7 @@ def compare(request: Request, db: Session) -> Response:
 
 @view
 def process_export(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "staff.exports", process)
+    process = _staff_process(request, db, "staff.exports")
     fmt = request.path_params["fmt"]
     return _process_export(request, db, process, fmt, staff=True)
 

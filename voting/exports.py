@@ -472,6 +472,26 @@ def _day_bounds(filters: Filters) -> tuple[dt.datetime | None, dt.datetime | Non
     return start, end
 
 
+def _content_filters(filters: Filters, date_column: Any) -> list[Any]:
+    """The WHERE conditions both content exports share: the proposal's theme, district and status, and
+    ``date_column`` within the (Berlin) days ``date_from``..``date_to``."""
+    from proposals.models import Proposal
+
+    where: list[Any] = []
+    if filters.theme_id:
+        where.append(Proposal.theme_id == filters.theme_id)
+    if filters.district_id:
+        where.append(Proposal.district_id == filters.district_id)
+    if filters.status:
+        where.append(Proposal.status == filters.status)
+    start, end = _day_bounds(filters)
+    if start:
+        where.append(date_column >= start)
+    if end:
+        where.append(date_column < end)
+    return where
+
+
 PROPOSAL_HEADER = (
     "id",
     "title",
@@ -497,18 +517,7 @@ def proposal_rows(
 
     with new_session(engine) as db:
         names = lookups(db)
-        where = [public_proposal()]
-        if filters.theme_id:
-            where.append(Proposal.theme_id == filters.theme_id)
-        if filters.district_id:
-            where.append(Proposal.district_id == filters.district_id)
-        if filters.status:
-            where.append(Proposal.status == filters.status)
-        start, end = _day_bounds(filters)
-        if start:
-            where.append(Proposal.published_at >= start)
-        if end:
-            where.append(Proposal.published_at < end)
+        where = [public_proposal(), *_content_filters(filters, Proposal.published_at)]
         stmt = select(Proposal).where(*where).order_by(Proposal.id).execution_options(yield_per=BATCH)
         for n, p in enumerate(db.execute(stmt).scalars(), start=1):
             yield [
@@ -553,18 +562,7 @@ def comment_rows(
     from proposals.visibility import public_comment, public_proposal
 
     with new_session(engine) as db:
-        where = [public_proposal(), public_comment()]
-        if filters.theme_id:
-            where.append(Proposal.theme_id == filters.theme_id)
-        if filters.district_id:
-            where.append(Proposal.district_id == filters.district_id)
-        if filters.status:
-            where.append(Proposal.status == filters.status)
-        start, end = _day_bounds(filters)
-        if start:
-            where.append(Comment.created_at >= start)
-        if end:
-            where.append(Comment.created_at < end)
+        where = [public_proposal(), public_comment(), *_content_filters(filters, Comment.created_at)]
         stmt = (
             select(
                 Comment.id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from app.models import User
 from moderation.models import Appeal, ModerationDecision
 from tests.conftest import query
-from tests.moderation.conftest import decide, ground_id
+from tests.moderation.conftest import decide, ground_id, hide_item
 from tests.proposals.factories import make_comment, make_proposal, reload
 
 
@@ -15,14 +15,7 @@ def _hidden_comment(db, client, make_user, login, *, locale="de"):
     comment = make_comment(db, make_proposal(db, make_user()), author, "Ihr seid alle Idioten")
     mod = make_user("moderator")
     login(mod)
-    r = decide(
-        client,
-        "comment",
-        comment.id,
-        action="hide",
-        ground=ground_id(db, "stgb-185"),
-        statement="Der Kommentar beleidigt andere Teilnehmende.",
-    )
+    r = hide_item(client, db, "comment", comment.id, statement="Der Kommentar beleidigt andere Teilnehmende.")
     assert r.status_code == 303, r.text
     client.post_form("/logout")
     [d] = query(db, ModerationDecision)

@@ -9,14 +9,8 @@ from app.models import User
 from moderation.models import Flag, ModerationDecision, ModerationNotice
 from proposals.models import Comment, Follow, Proposal, Support
 from tests.conftest import query
-from tests.moderation.conftest import decide, ground_id
+from tests.moderation.conftest import decide, file_flags, ground_id, hide_item
 from tests.proposals.factories import follow, make_comment, make_proposal, reload
-
-
-def _flag(db, item_type, item_id, key="u:999", category="insult"):
-    with new_session(db.engine) as s:
-        s.add(Flag(reporter_key=key, item_type=item_type, item_id=item_id, category=category))
-        s.commit()
 
 
 def _audit_entries(db):
@@ -32,16 +26,9 @@ def test_hide_comment_records_decision_resolves_reports_and_logs(db, client, mak
     author, mod = make_user(), make_user("moderator")
     proposal = make_proposal(db, make_user())
     comment = make_comment(db, proposal, author, "Du Idiot")
-    _flag(db, "comment", comment.id)
+    file_flags(db, "comment", comment.id)
     login(mod)
-    r = decide(
-        client,
-        "comment",
-        comment.id,
-        action="hide",
-        ground=ground_id(db, "stgb-185"),
-        statement="Beleidigung.",
-    )
+    r = hide_item(client, db, "comment", comment.id)
     assert r.status_code == 303, r.text
     [d] = query(db, ModerationDecision)
     assert (d.action, d.item_type, d.item_id, d.moderator_id, d.author_id) == (
@@ -74,8 +61,7 @@ def test_dismiss_resolves_reports_without_notice(db, client, make_user, login):
     """Dismissing resolves the open reports; nothing restricts the author, so no notice."""
     author = make_user()
     proposal = make_proposal(db, author)
-    _flag(db, "proposal", proposal.id)
-    _flag(db, "proposal", proposal.id, key="u:998")
+    file_flags(db, "proposal", proposal.id, 2)
     login(make_user("moderator"))
     assert decide(client, "proposal", proposal.id, action="dismiss").status_code == 303
     assert all(f.resolved_by_decision_id for f in query(db, Flag))
@@ -88,12 +74,10 @@ def test_restore_supersedes_hide(db, client, make_user, login):
     proposal = make_proposal(db, make_user())
     login(make_user("moderator"))
     assert decide(client, "proposal", proposal.id, action="restore").status_code == 400
-    decide(client, "proposal", proposal.id, action="hide", ground=ground_id(db), statement="Regelverstoß")
+    hide_item(client, db, "proposal", proposal.id, ground="rules-respect", statement="Regelverstoß")
     assert client.get("/proposals").text.count(f'/proposals/{proposal.id}"') == 0
     assert (
-        decide(
-            client, "proposal", proposal.id, action="hide", ground=ground_id(db), statement="x"
-        ).status_code
+        hide_item(client, db, "proposal", proposal.id, ground="rules-respect", statement="x").status_code
         == 400
     )
     assert decide(client, "proposal", proposal.id, action="restore").status_code == 303
@@ -326,5 +310,5 @@ def test_admin_adds_and_deactivates_grounds(db, client, make_user, login):
     client.post_form("/logout")
     login(make_user("moderator"))
     assert "§ 185 StGB" not in client.get(f"/moderation/items/proposal/{target.id}").text
-    r = decide(client, "proposal", target.id, action="hide", ground=ground_id(db, "stgb-185"), statement="x")
+    r = hide_item(client, db, "proposal", target.id, statement="x")
     assert r.status_code == 400 and 'id="e-ground"' in r.text

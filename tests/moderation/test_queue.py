@@ -3,31 +3,19 @@ filterable by type and theme area, paginated; the item page shows the context an
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from sqlalchemy import select
 
-from app.database import new_session, utcnow
+from app.database import new_session
 from moderation import queue
-from moderation.models import Flag
 from proposals.models import Theme
+from tests.moderation.conftest import file_flags
 from tests.proposals.factories import make_comment, make_proposal
 
 
 def _flags(db, item_type, item_id, n, category="spam", age_days=0):
-    with new_session(db.engine) as s:
-        for k in range(n):
-            s.add(
-                Flag(
-                    reporter_key=f"u:{item_type}{item_id}-{category}-{k}",
-                    item_type=item_type,
-                    item_id=item_id,
-                    category=category,
-                    created_at=utcnow() - dt.timedelta(days=age_days),
-                )
-            )
-        s.commit()
+    file_flags(db, item_type, item_id, n, category=category, age_days=age_days)
 
 
 def _order(html):

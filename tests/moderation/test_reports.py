@@ -120,7 +120,7 @@ class TestRateLimit:
 
 def test_signed_in_reporter_learns_the_outcome(db, client, make_user, login, mailbox):
     """Logged-in reporters get a confirmation on the page and the outcome by mail (in their language)."""
-    from tests.moderation.conftest import decide, ground_id
+    from tests.moderation.conftest import hide_item
 
     comment = make_comment(db, make_proposal(db, make_user()), make_user())
     reporter = make_user(locale="en")
@@ -128,7 +128,7 @@ def test_signed_in_reporter_learns_the_outcome(db, client, make_user, login, mai
     assert "Thank you. Our moderators will review your report." in _report(client, "comment", comment.id).text
     client.post_form("/logout")
     login(make_user("moderator"))
-    decide(client, "comment", comment.id, action="hide", ground=ground_id(db), statement="Beleidigung")
+    hide_item(client, db, "comment", comment.id, ground="rules-respect", statement="Beleidigung")
     [mail] = mailbox.to(reporter.email)
     assert "decided: Hide." in mailbox.body(mail)
 

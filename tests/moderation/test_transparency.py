@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.moderation.conftest import decide, ground_id
+from tests.moderation.conftest import decide, hide_item
 from tests.proposals.factories import make_comment, make_proposal
 
 
@@ -16,8 +16,8 @@ def _some_decisions(db, client, make_user, login):
     c2 = make_comment(db, proposal, make_user())
     client.post_form(f"/report/comment/{c1.id}", {"category": "insult", "explanation": ""})
     login(make_user("moderator", name="Moderatorin Mia"))
-    decide(client, "comment", c1.id, action="hide", ground=ground_id(db, "stgb-185"), statement="Beleidigung")
-    decide(client, "comment", c2.id, action="hide", ground=ground_id(db, "stgb-185"), statement="Beleidigung")
+    hide_item(client, db, "comment", c1.id, statement="Beleidigung")
+    hide_item(client, db, "comment", c2.id, statement="Beleidigung")
     decide(client, "proposal", proposal.id, action="dismiss")
     client.post_form("/logout")
 

@@ -5,21 +5,10 @@ from __future__ import annotations
 
 from moderation import visibility as moderation_visibility
 from proposals.models import Proposal
-from tests.moderation.conftest import decide, ground_id
+from tests.moderation.conftest import decide, ground_id, hide_item
 from tests.proposals.factories import make_comment, make_proposal, reload
 
 moderation_visibility.install()
-
-
-def _hide_comment(client, db, comment_id):
-    return decide(
-        client,
-        "comment",
-        comment_id,
-        action="hide",
-        ground=ground_id(db, "stgb-185"),
-        statement="Beleidigung.",
-    )
 
 
 def test_hidden_comment_with_replies_stays_as_placeholder_and_leaves_the_count(db, client, make_user, login):
@@ -32,8 +21,8 @@ def test_hidden_comment_with_replies_stays_as_placeholder_and_leaves_the_count(d
     lone = make_comment(db, proposal, make_user(), "Einsamer Spamtext")
     assert reload(db, Proposal, proposal.id).comment_count == 3
     login(make_user("moderator"))
-    assert _hide_comment(client, db, rude.id).status_code == 303
-    assert _hide_comment(client, db, lone.id).status_code == 303
+    assert hide_item(client, db, "comment", rude.id).status_code == 303
+    assert hide_item(client, db, "comment", lone.id).status_code == 303
     assert reload(db, Proposal, proposal.id).comment_count == 1
     client.cookies.clear()
     page = client.get(f"/proposals/{proposal.id}").text
@@ -53,7 +42,7 @@ def test_deleting_a_hidden_comment_does_not_lower_the_count_twice(db, client, ma
     comment = make_comment(db, proposal, author, "Wird ausgeblendet")
     make_comment(db, proposal, make_user(), "Bleibt")
     login(make_user("moderator"))
-    _hide_comment(client, db, comment.id)
+    hide_item(client, db, "comment", comment.id)
     assert reload(db, Proposal, proposal.id).comment_count == 1
     from app.database import new_session
     from proposals import comments
@@ -96,7 +85,7 @@ def test_public_profile_lists_public_proposals_only(db, client, make_user, login
     make_proposal(db, person, title="Entwurf bleibt privat", status="draft")
     make_comment(db, shown, person, "Ich ergänze")
     login(make_user("moderator"))
-    decide(client, "proposal", hidden.id, action="hide", ground=ground_id(db), statement="Regelverstoß")
+    hide_item(client, db, "proposal", hidden.id, ground="rules-respect", statement="Regelverstoß")
     client.cookies.clear()
     r = client.get(f"/users/{person.id}")
     assert r.status_code == 200

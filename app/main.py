@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from app.accounts import oidc_routes, reauth_routes, twofactor_routes
     from app.accounts import routes as account_routes
     from app.database import make_engine
-    from app.observability import RequestContextMiddleware
+    from app.observability import RequestContextMiddleware, unless_answered
     from app.pagecache import PageCacheMiddleware
     from app.security import CSRFMiddleware, SecurityHeadersMiddleware, csrf_token
     from app.settings import Settings
@@ -160,7 +160,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         *verification_routes.routes,
     ]
     middleware = [
-        Middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies),
+        Middleware(
+            RequestContextMiddleware, trusted_proxies=settings.trusted_proxies, error_handler=render_error
+        ),
         Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(
             SessionMiddleware,
@@ -184,7 +186,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         debug=False,
         routes=routes,
         middleware=middleware,
-        exception_handlers={HTTPException: render_error, Exception: render_error},
+        exception_handlers={HTTPException: render_error, Exception: unless_answered(render_error)},
         lifespan=lambda app: outbox.lifespan_worker(app.state.engine, app.state.settings),
     )
     app.state.settings = settings

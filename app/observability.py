@@ -7,6 +7,11 @@ log line, the request metrics, and delivery of the mail the request queued once 
 * The request id is the trusted proxy's X-Request-ID if it looks like one (letters, digits, ``._:-``,
   at most 64), otherwise a fresh random one; it is echoed as the ``X-Request-ID`` response header and
   attached to every log record of the request.
+* An unhandled exception is answered here, by the app's error handler (``error_handler``), so the error
+  page (HTML, or JSON under /api/) carries the ``X-Request-ID`` header and the logged traceback the request
+  id: Starlette's own ServerErrorMiddleware sits outside every middleware, after the request's context is
+  gone. The exception is then re-raised as before (servers log it, test clients may raise it); the handler
+  registered for ServerErrorMiddleware is wrapped with ``unless_answered`` so it does not answer twice.
 * Route labels are path templates (``/proposals/{proposal_id:int}``), never raw paths, so the metrics'
   cardinality stays bounded.
 """
@@ -17,9 +22,12 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +37,21 @@ from app.logging_setup import request_id_var
 access_log = logging.getLogger("mitmachen.access")
 log = logging.getLogger("mitmachen.observability")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ANSWERED = "unhandled_error_answered"  # scope["state"] key: the error page has been sent
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def unless_answered(handler: ErrorHandler) -> ErrorHandler:
+    """Wrap the app's handler for ServerErrorMiddleware: an exception RequestContextMiddleware already
+    answered (and logged) is not rendered or logged a second time."""
+
+    async def outer_handler(request: Request, exc: Exception) -> Response:
+        if request.scope.get("state", {}).get(_ANSWERED):
+            return Response(status_code=500)  # never sent: the response has started
+        return await handler(request, exc)
+
+    return outer_handler
 
 
 class TrustedProxies:
@@ -86,9 +109,12 @@ def _user_id(user: Any) -> int | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, trusted_proxies: str = "") -> None:
+    def __init__(
+        self, app: ASGIApp, *, trusted_proxies: str = "", error_handler: ErrorHandler | None = None
+    ) -> None:
         self.app = app
         self.trusted = TrustedProxies(trusted_proxies)
+        self.error_handler = error_handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,11 +131,13 @@ class RequestContextMiddleware:
         reservation_cm = outbox.reserve()
         reservation = reservation_cm.__enter__()
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -117,7 +145,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                if not started and self.error_handler is not None:
+                    try:
+                        response = await self.error_handler(Request(scope, receive), exc)
+                        await response(scope, receive, send_wrapper)
+                    except Exception:  # ServerErrorMiddleware answers then
+                        log.exception("error page failed")
+                    else:
+                        scope["state"][_ANSWERED] = True
+                raise
         finally:
             reservation_cm.__exit__(None, None, None)
             duration = time.perf_counter() - start

@@ -201,6 +201,46 @@ def test_error_pages_generic_with_request_id(db, smtp_settings):
     assert response.headers["x-request-id"]
 
 
+def _failing_client(db, smtp_settings, **kw) -> TestClient:
+    """An app with a route (HTML and under /api/) that raises: an unhandled exception."""
+    from starlette.routing import Route
+
+    def boom(request):
+        raise RuntimeError("boom: secret detail")
+
+    app = create_app(make_settings(db, **smtp_settings), engine=db.engine)
+    app.router.routes[0:0] = [Route("/test-boom", boom), Route("/api/v1/test-boom", boom)]
+    return TestClient(app, base_url="http://testserver", follow_redirects=False, **kw)
+
+
+def test_unhandled_error_carries_request_id(db, smtp_settings, json_log):
+    """A crash answers 500 with the generic page (JSON under /api/) and the X-Request-ID header; the logged
+    traceback and the access line carry that request id, and the traceback is logged once."""
+    with _failing_client(db, smtp_settings, raise_server_exceptions=False) as c:
+        page = c.get("/test-boom")
+        api = c.get("/api/v1/test-boom")
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "Traceback" not in page.text and "secret detail" not in page.text
+    assert api.status_code == 500 and api.json()["error"]["code"] == "error"
+    assert "secret detail" not in api.text
+    lines = json_log()
+    for response in (page, api):
+        request_id = response.headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+        mine = [x for x in lines if x["request_id"] == request_id]
+        [crash] = [x for x in mine if x["msg"].startswith("unhandled error")]
+        assert "boom: secret detail" in crash["exc"]
+        [access] = [x for x in mine if x["logger"] == "mitmachen.access"]
+        assert access["status"] == 500
+    assert page.headers["x-request-id"] != api.headers["x-request-id"]
+
+
+def test_unhandled_error_still_reaches_the_server(db, smtp_settings):
+    """The exception is re-raised after the error page (servers log it, test clients raise it)."""
+    with _failing_client(db, smtp_settings) as c, pytest.raises(RuntimeError, match="boom"):
+        c.get("/test-boom")
+
+
 def test_denied_access_is_logged_with_who_and_where(db, smtp_settings, make_user, json_log):
     """ASVS V16.3.2: a refused authorisation leaves a log line naming the account, route and address."""
     resident = make_user()

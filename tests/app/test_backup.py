@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from app import backup
+from app import backup, backup_pg
 from app.cli import main as cli
 from app.database import make_engine, new_session
 from app.migrations import upgrade
@@ -278,8 +278,8 @@ def test_sqlite_backup_is_consistent_while_the_app_writes(tmp_path):
 
 
 def test_pg_dump_missing_or_too_old_is_a_clear_failure(monkeypatch):
-    monkeypatch.setattr(backup.shutil, "which", lambda name: None)
-    monkeypatch.setattr(backup.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(backup_pg.shutil, "which", lambda name: None)
+    monkeypatch.setattr(backup_pg.glob, "glob", lambda pattern: [])
     with pytest.raises(backup.BackupError, match="apt-get install postgresql-client") as exc:
         backup.find_pg_tool("pg_dump")
     assert exc.value.code == 1

@@ -52,7 +52,7 @@ def export_page(request: Request, db: Session) -> Response:
     return redirect(f"/account/export/{token}")
 
 
-@view
+@view(long=True)
 def export_download(request: Request, db: Session) -> Response:
     """The JSON export, for the session that asked for it, once, within a few minutes (CVE-2026-45377)."""
     user = require(request, "account.view")

@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from app.database import make_engine
     from app.observability import RequestContextMiddleware, unless_answered
     from app.pagecache import PageCacheMiddleware
+    from app.routing import IndexedRouter
     from app.security import CSRFMiddleware, SecurityHeadersMiddleware, csrf_token
     from app.settings import Settings
     from app.web import STATIC_DIR, CachedStaticFiles, csrf_failure_page, make_templates, render_error
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         exception_handlers={HTTPException: render_error, Exception: unless_answered(render_error)},
         lifespan=lambda app: outbox.lifespan_worker(app.state.engine, app.state.settings),
     )
+    IndexedRouter.adopt(app.router)  # ~200 routes: match only those of the path's first segment
     app.state.settings = settings
     app.state.engine = engine
     app.state.templates = make_templates()

@@ -76,6 +76,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def _route_label(app: Any, scope: Scope) -> str:
     """The path template of the route that handled the request (or ``<unmatched>``)."""
+    matched = scope.get("route")  # set by Starlette's router for the route it dispatched to
+    if matched is not None and hasattr(matched, "path"):
+        return matched.path + "/{path}" if isinstance(matched, Mount) else matched.path
     router = getattr(app, "router", None)
     if router is None:
         return "<unmatched>"

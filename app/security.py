@@ -94,6 +94,10 @@ def _same_origin(headers: Headers) -> bool:
     return urlsplit(origin).netloc == headers.get("host", "")
 
 
+MAX_FORM_FIELDS = 500  # a view refuses forms with more fields (400)
+PARSED_FORM_KEY = "mitmachen.parsed_form"  # scope key: the url-encoded form the CSRF check already parsed
+
+
 class CSRFMiddleware:
     """Rejects every unsafe request without a valid token with 403. Must run inside SessionMiddleware."""
 
@@ -127,7 +131,10 @@ class CSRFMiddleware:
         ):
             form = await Request(scope, _replay(body)).form()
             supplied = form.get("csrf_token")
-            await form.close()
+            if ctype.startswith("application/x-www-form-urlencoded") and len(form.multi_items()) <= MAX_FORM_FIELDS:
+                scope[PARSED_FORM_KEY] = form  # no files in it: the view takes it instead of parsing again
+            else:
+                await form.close()
             if not isinstance(supplied, str):
                 supplied = None
         if not expected or not supplied or not hmac.compare_digest(str(expected), supplied):

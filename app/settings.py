@@ -78,6 +78,7 @@ class Settings:
     oidc_discovery_cache_seconds: int = 300
     page_cache_seconds: int = 3
     page_cache_max_mb: int = 32
+    web_threads: int = 1
     # operations (docs/operations.md)
     log_format: str = "auto"
     log_level: str = "info"
@@ -170,6 +171,8 @@ class Settings:
             raise SettingsError("PAGE_CACHE_SECONDS must be 0 (off) to 60")
         if not 1 <= self.page_cache_max_mb <= 4096:
             raise SettingsError("PAGE_CACHE_MAX_MB must be 1 to 4096")
+        if not 0 <= self.web_threads <= 64:
+            raise SettingsError("WEB_THREADS must be 0 (a shared pool of 40) to 64")
         for name in RATE_LIMIT_NAMES:
             try:
                 count, seconds = self.rate(name)

@@ -8,19 +8,22 @@ exception, so a change and its audit entry land together or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 import jinja2
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,7 +37,7 @@ from app.models import Page, User
 from app.permissions import LoginRequired, can_user
 from app.ratelimit import RateLimited
 from app.sanitize import render_markdown
-from app.security import SAFE_METHODS, csrf_token
+from app.security import MAX_FORM_FIELDS, PARSED_FORM_KEY, SAFE_METHODS, csrf_token
 from app.sessions import load_user
 from app.settings import ROOT, Settings
 
@@ -359,22 +362,55 @@ def _unit_of_work(handler: Handler, request: Request, deferred_write: bool = Fal
             request.state.db = None
 
 
-def view(handler: Handler | None = None, *, deferred_write: bool = False) -> Any:
+def view(handler: Handler | None = None, *, deferred_write: bool = False, long: bool = False) -> Any:
     """Wrap ``handler(request, db)`` as a Starlette endpoint running one unit of work.
 
     The unit of work of an unsafe method writes: on SQLite it takes the write lock at its start. With
     ``deferred_write=True`` it starts as a read and the handler calls ``app.database.begin_write(db)`` right
-    before its first write, so the reads before it do not hold the lock (``@view(deferred_write=True)``)."""
+    before its first write, so the reads before it do not hold the lock (``@view(deferred_write=True)``).
+
+    Units of work run on the worker's own few threads (``WEB_THREADS``, see ``_lane``); ``long=True`` marks
+    a handler that may run for seconds (exports, imports of files): it runs on the shared pool instead, so
+    it never holds up the short requests of its worker."""
     if handler is None:
-        return functools.partial(view, deferred_write=deferred_write)
+        return functools.partial(view, deferred_write=deferred_write, long=long)
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         if request.method not in SAFE_METHODS:
-            request.state.form = await request.form(max_files=10, max_fields=500)
-        return await run_in_threadpool(_run, handler, request, deferred_write)
+            parsed = request.scope.pop(PARSED_FORM_KEY, None)
+            request.state.form = (
+                parsed if parsed is not None else await request.form(max_files=10, max_fields=MAX_FORM_FIELDS)
+            )
+        work = functools.partial(_run, handler, request, deferred_write)
+        return await anyio.to_thread.run_sync(work, limiter=None if long else _lane(request))
 
     return endpoint
+
+
+def _lane(request: Request) -> anyio.CapacityLimiter | None:
+    """The limiter of this worker's unit-of-work threads (``WEB_THREADS``, default 1), or None for anyio's
+    shared pool of 40 threads (``WEB_THREADS=0``).
+
+    Python runs one thread at a time (the GIL). Many threads taking turns cost CPU in switches and, worse,
+    stretch every critical section: a unit of work holding SQLite's write lock, or a PostgreSQL row lock,
+    waits for the GIL behind the others while everyone else waits for its lock. Measured with
+    bench/load_ballots.py on 2 cores, 2 workers, 64 connections (SQLite): 40 threads 280 ballots/s, 2
+    threads 402, 1 thread 505; PostgreSQL 178 → 307. So each worker runs its units of work one (or a few)
+    at a time, like a classic pre-fork server, and scales with ``--workers``; the event loop still takes
+    connections, reads bodies and answers cached pages meanwhile."""
+    threads = settings_of(request).web_threads
+    if threads <= 0:
+        return None
+    state = request.app.state
+    lanes = getattr(state, "web_lanes", None)
+    if lanes is None:
+        lanes = state.web_lanes = weakref.WeakKeyDictionary()
+    loop = asyncio.get_running_loop()  # a limiter belongs to one event loop (tests run several)
+    lane = lanes.get(loop)
+    if lane is None:
+        lane = lanes[loop] = anyio.CapacityLimiter(threads)
+    return lane
 
 
 async def render_error(request: Request, exc: Exception) -> Response:
@@ -389,7 +425,9 @@ async def render_error(request: Request, exc: Exception) -> Response:
         return error_page(req, status)
 
     try:
-        return await run_in_threadpool(_run, handler, request)
+        return await anyio.to_thread.run_sync(
+            functools.partial(_run, handler, request), limiter=_lane(request)
+        )
     except Exception:  # the database may be what failed: answer without it
         log.exception("error page failed")
         return HTMLResponse("<!doctype html><title>Error</title><h1>Error</h1>", status_code=status)

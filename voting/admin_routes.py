@@ -331,7 +331,7 @@ def project_from_proposal(request: Request, db: Session) -> Response:
     )
 
 
-@view
+@view(long=True)
 def project_import(request: Request, db: Session) -> Response:
     """Upload → preview with per-row problems; confirm (the same file, sent back) → import everything."""
     process = _staff_process(request, db)
@@ -376,7 +376,7 @@ def project_import(request: Request, db: Session) -> Response:
     )
 
 
-@view
+@view(long=True)
 def archive_import(request: Request, db: Session) -> Response:
     """A pabulib file becomes an archived, published process (results of earlier years, other cities)."""
     user = require(request, "staff.processes")
@@ -477,7 +477,7 @@ def compare(request: Request, db: Session) -> Response:
 # --- exports ---------------------------------------------------------------------------------------------
 
 
-@view
+@view(long=True)
 def process_export(request: Request, db: Session) -> Response:
     process = _staff_process(request, db, "staff.exports")
     fmt = request.path_params["fmt"]
@@ -566,7 +566,7 @@ def exports_page(request: Request, db: Session) -> Response:
     )
 
 
-@view
+@view(long=True)
 def content_export(request: Request, db: Session) -> Response:
     require(request, "staff.exports")
     kind, fmt = request.path_params["kind"], request.path_params["fmt"]

@@ -219,7 +219,7 @@ def staff_overview(request: Request, db: Session) -> Response:
     return _staff_page(request, db)
 
 
-@view
+@view(long=True)
 def staff_upload(request: Request, db: Session) -> Response:
     """Upload a register extract: per-row problems (400, nothing stored) or one letter code per row."""
     user = require(request, "staff.verification")
@@ -291,7 +291,7 @@ def staff_register(request: Request, db: Session) -> Response:
     )
 
 
-@view
+@view(long=True)
 def staff_letters_csv(request: Request, db: Session) -> Response:
     """The mail-merge file (no-store; logged)."""
     reg = _register(request, db)
@@ -305,7 +305,7 @@ def staff_letters_csv(request: Request, db: Session) -> Response:
     return StreamingResponse(iter(chunks), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@view
+@view(long=True)
 def staff_print(request: Request, db: Session) -> Response:
     """A printable page of codes (cards to cut or letters), PRINT_PAGE per page."""
     reg = _register(request, db)

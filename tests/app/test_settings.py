@@ -47,6 +47,8 @@ def test_production_requires_https_and_accepts_real_secret():
         ("RATE_LIMIT_LOGIN", "ten"),
         ("RATE_LIMIT_ENABLED", "perhaps"),
         ("DEFAULT_LOCALE", "fr"),
+        ("WEB_THREADS", "-1"),
+        ("WEB_THREADS", "65"),
     ],
 )
 def test_invalid_values_are_named(key, value):

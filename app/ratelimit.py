@@ -120,9 +120,31 @@ _RECENT_HITS = select(func.count(RateLimitEvent.id), func.min(RateLimitEvent.at)
 _HIT = insert(RateLimitEvent.__table__)
 
 
+_table = RateLimitEvent.__table__
+# One key (the ballot cast's per-account limit): count and record in one statement, the row inserted only
+# when the count is below the limit (INSERT … SELECT … WHERE (count) < limit RETURNING id).
+_HIT_IF_BELOW = (
+    insert(_table)
+    .from_select(
+        ["key", "at"],
+        select(bindparam("key", type_=_table.c.key.type), bindparam("at", type_=_table.c.at.type)).where(
+            select(func.count(_table.c.id))
+            .where(_table.c.key == bindparam("key"), _table.c.at > bindparam("since"))
+            .scalar_subquery()
+            < bindparam("limit")
+        ),
+    )
+    .returning(_table.c.id)
+)
+
+
 def _db_hit(db: Session, keys: list[str], *, limit: int, window_seconds: int) -> None:
     now = utcnow()
     since = now - dt.timedelta(seconds=window_seconds)
+    if len(keys) == 1:
+        params = {"key": keys[0], "at": now, "since": since, "limit": limit}
+        if db.execute(_HIT_IF_BELOW, params).first() is not None:
+            return
     for key in keys:
         count, oldest = db.execute(_RECENT_HITS, {"key": key, "since": since}).one()
         if count >= limit:

@@ -429,8 +429,36 @@ class LifecycleError(Exception):
 
 def lock(db: Session, process: Process, *, shared: bool = False) -> Process:
     """Re-read the process row under a lock (shared for casting, exclusive for lifecycle steps)."""
-    stmt = select(Process).where(Process.id == process.id).with_for_update(read=shared)
-    return db.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+    locked = lock_id(db, int(process.id), shared=shared)
+    assert locked is not None
+    return locked
+
+
+_LOCKS = "voting.process_locks"  # db.info: (transaction, {process id: shared?}) of the row locks held
+
+
+def lock_id(db: Session, process_id: int, *, shared: bool = False) -> Process | None:
+    """The process read under a row lock (PostgreSQL ``FOR SHARE`` / ``FOR UPDATE``; SQLite has no row
+    locks: a plain read, to be made after the write lock is taken); None if there is no such process.
+
+    On PostgreSQL a row this transaction already locked (as strongly) cannot have changed since: it is not
+    read again (a cast reads its process under the share lock first, then ``cast_ballot`` asks again)."""
+    tx = db.get_transaction()
+    held = db.info.get(_LOCKS)
+    if held is not None and held[0] is tx and tx is not None and db.get_bind().dialect.name != "sqlite":
+        mode = held[1].get(process_id)
+        if mode is False or (mode is True and shared):
+            found = db.get(Process, process_id)  # from the identity map: no statement
+            if found is not None:
+                return found
+    stmt = select(Process).where(Process.id == process_id).with_for_update(read=shared)
+    process = db.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    if process is not None:
+        tx = db.get_transaction()
+        if held is None or held[0] is not tx:
+            held = db.info[_LOCKS] = (tx, {})
+        held[1][process_id] = held[1].get(process_id, True) and shared  # False: exclusive
+    return process
 
 
 def _require(process: Process, now: dt.datetime, *allowed: Phase) -> None:

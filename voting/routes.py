@@ -234,7 +234,11 @@ def ballot_page(request: Request, db: Session) -> Response:
 
 @view(deferred_write=True)
 def cast(request: Request, db: Session) -> Response:
-    process = _process(request, db)
+    # Under its share lock from the start (PostgreSQL; cast_ballot then needs no second read). SQLite has no
+    # row locks: cast_ballot reads it again once the write lock is taken.
+    process = lifecycle.lock_id(db, request.path_params["process_id"], shared=True)
+    if process is None:
+        raise HTTPException(404)
     form = form_of(request)
     scope = _scope(request, db, process, form.get("scope", "0"))
     refusal = _refusal(request, db, process, scope)

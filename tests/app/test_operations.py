@@ -80,6 +80,33 @@ def test_blocked_attempts_are_not_counted_and_all_keys_checked(limiter):
         limiter(["a"], limit=2)
 
 
+def test_one_key_counts_and_records_in_one_statement(db):
+    """The single-key path (the ballot cast's per-account limit) records an attempt only below the limit
+    and refuses the next one with a Retry-After, without recording it."""
+    from app.models import RateLimitEvent
+
+    statements: list[str] = []
+    with new_session(db.engine) as s:
+        from sqlalchemy import event
+
+        def seen(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith(("SELECT", "INSERT")):  # not SQLite's BEGIN
+                statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            for _ in range(3):
+                check_and_hit(s, ["ballot-cast:acct:7"], limit=3, window_seconds=3600, backend=None)
+            assert len(statements) == 3  # one statement per accepted attempt
+            with pytest.raises(RateLimited) as exc:
+                check_and_hit(s, ["ballot-cast:acct:7"], limit=3, window_seconds=3600, backend=None)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert 3590 <= exc.value.retry_after <= 3600
+        s.commit()
+    assert len(query(db, RateLimitEvent, RateLimitEvent.key == "ballot-cast:acct:7")) == 3
+
+
 def test_window_slides(limiter):
     for _ in range(2):
         limiter(["slide"], limit=2, window=1)

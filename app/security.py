@@ -131,7 +131,10 @@ class CSRFMiddleware:
         ):
             form = await Request(scope, _replay(body)).form()
             supplied = form.get("csrf_token")
-            if ctype.startswith("application/x-www-form-urlencoded") and len(form.multi_items()) <= MAX_FORM_FIELDS:
+            if (
+                ctype.startswith("application/x-www-form-urlencoded")
+                and len(form.multi_items()) <= MAX_FORM_FIELDS
+            ):
                 scope[PARSED_FORM_KEY] = form  # no files in it: the view takes it instead of parsing again
             else:
                 await form.close()

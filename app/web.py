@@ -396,7 +396,7 @@ def _lane(request: Request) -> anyio.CapacityLimiter | None:
     stretch every critical section: a unit of work holding SQLite's write lock, or a PostgreSQL row lock,
     waits for the GIL behind the others while everyone else waits for its lock. Measured with
     bench/load_ballots.py on 2 cores, 2 workers, 64 connections (SQLite): 40 threads 280 ballots/s, 2
-    threads 402, 1 thread 505; PostgreSQL 178 → 307. So each worker runs its units of work one (or a few)
+    threads 402, 1 thread 440–505; PostgreSQL 178 → 307. So each worker runs its units of work one (or a few)
     at a time, like a classic pre-fork server, and scales with ``--workers``; the event loop still takes
     connections, reads bodies and answers cached pages meanwhile."""
     threads = settings_of(request).web_threads

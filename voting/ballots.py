@@ -314,8 +314,9 @@ def cast_ballot(
     text = selection_text(canonical)
     if ballot is not None and ballot.selection == text:
         return CastResult(ballot, receipt_for(db, process=process, ballot=ballot), changed=False)
+    new_row: dict[str, Any] | None = None
     if ballot is None:
-        ballot = Ballot(
+        new_row = dict(
             process_id=process.id,
             scope=scope,
             ballot_uid=ballot_uid,
@@ -323,7 +324,9 @@ def cast_ballot(
             version=1,
             is_paper=False,
             cast_at=now,
+            updated_at=now,
         )
+        ballot = Ballot(**new_row)
         entry_type = "ballot.cast"
     else:
         ballot.selection, ballot.version = text, ballot.version + 1
@@ -337,13 +340,10 @@ def cast_ballot(
         at=now,
     )
     ballot.log_index = appended.index
-    if entry_type == "ballot.cast":
+    if new_row is not None:
         # A Core INSERT: the ORM's flush of one new object costs several times the statement. The object
         # handed back stays outside the session (nothing reads it back in this unit of work).
-        columns = ("process_id", "scope", "ballot_uid", "selection", "version", "is_paper", "cast_at")
-        values = {name: getattr(ballot, name) for name in columns}
-        values.update(updated_at=now, log_index=appended.index)
-        ballot.id = db.execute(_BALLOT_INSERT, values).scalar_one()
+        ballot.id = db.execute(_BALLOT_INSERT, {**new_row, "log_index": appended.index}).scalar_one()
     else:
         db.add(ballot)
         db.flush()

@@ -6,7 +6,8 @@ Phases are derived from what happened (``frozen_at``, ``voting_opened_at``, ``vo
 checks its phase and appends its audit-log entry in the caller's transaction (never commits). Casting
 takes a shared lock on the same row, so no ballot can be logged after ``process.closed``.
 
-Ballots ("scopes"): scope 0 is the city-wide ballot with ``Process.budget_cents``. With
+Ballots ("scopes", voting/scopes.py; the pre-flight check is voting/preflight.py, and both are
+re-exported here): scope 0 is the city-wide ballot with ``Process.budget_cents``. With
 ``has_district_ballots`` every district that has a ``DistrictBudget`` has its own ballot (scope = district
 id) with the projects of that district; city-wide projects have no district. Without district ballots every
 project is on the city-wide ballot and its district only says where it happens (and filters the list).
@@ -19,31 +20,29 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session
 
 from app.database import utcnow
-from app.i18n import format_cents, lazy
 from app.i18n import gettext as _
 from voting import audit, heads
-from voting.merkle import canonical_json
-from voting.models import Ballot, BallotType, DistrictBudget, Process, Project, TallyRun, VoterLink
-from voting.selection import BALLOT_TYPES, BallotConfig
-
-# How the tally rules see each ballot type (voting/rules vote types).
-VOTE_TYPE = {
-    BallotType.APPROVAL: "approval",
-    BallotType.KNAPSACK: "approval",
-    BallotType.CUMULATIVE: "cumulative",
-    BallotType.RANKED: "ordinal",
-}
+from voting.models import Ballot, Process, TallyRun, VoterLink
+from voting.preflight import ISSUE_MESSAGES, Issue, preflight  # noqa: F401 - re-exported
+from voting.scopes import (  # noqa: F401 - re-exported
+    VOTE_TYPE,
+    Scope,
+    ballot_config,
+    district_names,
+    eligible_districts,
+    frozen_projects,
+    get_scope,
+    project_scope,
+    projects_hash,
+    scopes,
+)
 
 
 class Phase(enum.StrEnum):
@@ -134,285 +133,6 @@ def processes(db: Session) -> list[Process]:
     """Every process, the latest vote first."""
     stmt = select(Process).order_by(Process.voting_starts_at.desc().nulls_last(), Process.id.desc())
     return list(db.execute(stmt).scalars())
-
-
-# --- the ballots of a process -------------------------------------------------------------------------
-
-
-@dataclass
-class Scope:
-    """One ballot of a process: the city-wide one (id 0) or a district's."""
-
-    id: int
-    budget_cents: int
-    district_name: str = ""
-    projects: list[Project] = field(default_factory=list)
-
-    @property
-    def is_city_wide(self) -> bool:
-        return self.id == 0
-
-    def label(self) -> str:
-        return (
-            _("City-wide ballot")
-            if self.id == 0
-            else _("Ballot for %(district)s", district=self.district_name)
-        )
-
-
-def district_names(db: Session) -> dict[int, str]:
-    from proposals import services as proposal_services
-
-    return {d.id: d.name for d in proposal_services.districts(db, include_inactive=True) if d.id is not None}
-
-
-def eligible_districts(process: Process) -> set[int]:
-    """The districts whose residents may vote (empty: everybody)."""
-    out: set[int] = set()
-    for part in process.eligible_district_ids.split(","):
-        if part.strip().isdigit():
-            out.add(int(part.strip()))
-    return out
-
-
-def project_scope(process: Process, project: Project, budget_districts: set[int]) -> int | None:
-    """The ballot a project is on, or None if it is on none (a pre-flight issue)."""
-    if not process.has_district_ballots or project.district_id is None:
-        return 0
-    return project.district_id if project.district_id in budget_districts else None
-
-
-def _projects(db: Session, process: Process) -> list[Project]:
-    stmt = select(Project).where(Project.process_id == process.id).order_by(Project.position, Project.id)
-    return list(db.execute(stmt).scalars())
-
-
-def _budgets(db: Session, process: Process) -> list[DistrictBudget]:
-    return list(db.execute(select(DistrictBudget).where(DistrictBudget.process_id == process.id)).scalars())
-
-
-def scopes(db: Session, process: Process) -> list[Scope]:
-    """Every ballot of the process with its projects: city-wide first, then districts by name.
-
-    Once voting is open the project list and the budgets are frozen (voting/admin_services.py refuses to
-    change them), so the ballots are read once per worker and handed out as copies afterwards: every cast
-    and every receipt needs them. The key holds the opening time and the frozen list's hash, so a process
-    reset in tests or a database restore never meets an old entry; the cached projects are detached copies
-    of their columns (Project has no relationships)."""
-    if process.voting_opened_at is None or process.id is None:
-        return _read_scopes(db, process)
-    key = (str(db.get_bind().url), process.id, process.voting_opened_at, process.projects_hash)
-    with _FROZEN_LOCK:
-        cached = _FROZEN_SCOPES.get(key)
-        if cached is not None:
-            _FROZEN_SCOPES.move_to_end(key)
-    if cached is None:
-        cached = [replace(s, projects=[_detached(p) for p in s.projects]) for s in _read_scopes(db, process)]
-        with _FROZEN_LOCK:
-            _FROZEN_SCOPES[key] = cached
-            while len(_FROZEN_SCOPES) > _FROZEN_MAX:
-                _FROZEN_SCOPES.popitem(last=False)
-    return [replace(s, projects=list(s.projects)) for s in cached]
-
-
-_FROZEN_SCOPES: OrderedDict[tuple, list[Scope]] = OrderedDict()
-_FROZEN_LOCK = threading.Lock()
-_FROZEN_MAX = 64
-_PROJECT_COLUMNS = tuple(c.key for c in Project.__table__.columns)
-
-
-def _detached(project: Project) -> Project:
-    return Project(**{name: getattr(project, name) for name in _PROJECT_COLUMNS})
-
-
-def _read_scopes(db: Session, process: Process) -> list[Scope]:
-    budgets = _budgets(db, process) if process.has_district_ballots else []
-    # District names only title district ballots: no query for a city-wide-only process (every cast).
-    names = district_names(db) if budgets else {}
-    out = {0: Scope(0, process.budget_cents)}
-    for b in sorted(budgets, key=lambda b: names.get(b.district_id, "")):
-        out[b.district_id] = Scope(b.district_id, b.budget_cents, names.get(b.district_id, "?"))
-    for project in _projects(db, process):
-        sid = project_scope(process, project, set(out) - {0})
-        if sid is not None:
-            out[sid].projects.append(project)
-    return list(out.values())
-
-
-def get_scope(db: Session, process: Process, scope_id: int) -> Scope | None:
-    return next((s for s in scopes(db, process) if s.id == scope_id), None)
-
-
-def ballot_config(process: Process, scope: Scope) -> BallotConfig:
-    return BallotConfig(
-        ballot_type=process.ballot_type,
-        budget_cents=scope.budget_cents,
-        project_costs={p.id: p.cost_cents or 0 for p in scope.projects if p.id is not None},
-        min_choices=process.min_choices,
-        max_choices=process.max_choices,
-        points_total=process.points_total,
-        points_per_project=process.points_per_project,
-    )
-
-
-def frozen_projects(all_scopes: list[Scope]) -> list[dict[str, Any]]:
-    """The project list as frozen and logged: id, title, cost and ballot of every project, by id."""
-    rows = [
-        {"id": p.id, "title": p.title, "cost_cents": p.cost_cents, "scope": s.id}
-        for s in all_scopes
-        for p in s.projects
-    ]
-    return sorted(rows, key=lambda r: r["id"])
-
-
-def projects_hash(rows: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(canonical_json(rows)).hexdigest()
-
-
-# --- pre-flight check ("issues before freeze") ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Issue:
-    """Something that must be fixed before voting opens; ``code`` is stable, ``message()`` translated."""
-
-    code: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def message(self) -> str:
-        p = dict(self.params)
-        for key in ("cost", "budget"):
-            if key in p:
-                p[key] = format_cents(p[key])
-        text = ISSUE_MESSAGES.get(self.code, self.code)
-        return _(text, **p) if p else _(text)
-
-
-ISSUE_MESSAGES = {
-    "no_projects": lazy("The process has no projects yet."),
-    "project_without_cost": lazy("The project “%(project)s” has no cost."),
-    "project_over_budget": lazy(
-        "The project “%(project)s” costs %(cost)s, more than the budget of its ballot (%(budget)s)."
-    ),
-    "project_without_ballot": lazy(
-        "The project “%(project)s” belongs to a district without its own sub-budget."
-    ),
-    "empty_ballot": lazy("%(ballot)s has no projects."),
-    "no_district_budgets": lazy("District ballots are switched on, but no district has a sub-budget."),
-    "district_budgets_unused": lazy("District sub-budgets are set, but district ballots are switched off."),
-    "voting_dates_missing": lazy("The planned start and end of voting are required."),
-    "voting_ends_before_start": lazy("Voting must end after it starts."),
-    "voting_end_passed": lazy("The planned end of voting has already passed."),
-    "dates_out_of_order": lazy("The phases are not in order: %(first)s comes after %(second)s."),
-    "unknown_ballot_type": lazy("The ballot type is unknown."),
-    "min_choices_unreachable": lazy("%(ballot)s has fewer projects than the minimum number of choices."),
-    "min_choices_over_budget": lazy(
-        "In %(ballot)s even the cheapest allowed choice costs more than the budget."
-    ),
-    "max_choices_zero": lazy("The maximum number of choices must be at least 1."),
-    "points_missing": lazy("Cumulative ballots need a number of points and a maximum per project."),
-    "min_choices_over_points": lazy("The minimum number of projects is larger than the number of points."),
-    "rule_not_applicable": lazy("The tally rule cannot count this ballot type."),
-    "eligible_district_unknown": lazy("The eligibility names a district that does not exist."),
-    "projects_changed": lazy("Projects were changed after the list was frozen."),
-    "voting_not_started": lazy("The planned start of voting has not been reached yet."),
-}
-DATE_LABELS = {
-    "ideas_starts_at": lazy("idea collection"),
-    "review_starts_at": lazy("review"),
-    "voting_starts_at": lazy("start of voting"),
-    "voting_ends_at": lazy("end of voting"),
-    "results_at": lazy("results"),
-}
-
-
-def preflight(db: Session, process: Process, now: dt.datetime | None = None) -> list[Issue]:
-    """Everything that stops the vote from opening, as data (empty list: ready)."""
-    from voting.rules import RuleError, check_rule
-
-    now = now or utcnow()
-    issues: list[Issue] = []
-    all_scopes = scopes(db, process)
-    budgets = {s.id: s for s in all_scopes if s.id}
-    projects = _projects(db, process)
-    if not projects:
-        issues.append(Issue("no_projects"))
-    for project in projects:
-        sid = project_scope(process, project, set(budgets))
-        if project.cost_cents is None:
-            issues.append(Issue("project_without_cost", {"project": project.title}))
-        if sid is None:
-            issues.append(Issue("project_without_ballot", {"project": project.title}))
-        elif project.cost_cents is not None:
-            budget = process.budget_cents if sid == 0 else budgets[sid].budget_cents
-            if project.cost_cents > budget:
-                issues.append(
-                    Issue(
-                        "project_over_budget",
-                        {"project": project.title, "cost": project.cost_cents, "budget": budget},
-                    )
-                )
-    if process.has_district_ballots and not budgets:
-        issues.append(Issue("no_district_budgets"))
-    if not process.has_district_ballots and _budgets(db, process):
-        issues.append(Issue("district_budgets_unused"))
-    issues += _date_issues(process, now)
-    issues += _limit_issues(process, all_scopes)
-    if process.ballot_type in BALLOT_TYPES:
-        try:
-            check_rule(process.rule, VOTE_TYPE[BallotType(process.ballot_type)])
-        except RuleError:
-            issues.append(Issue("rule_not_applicable"))
-    if eligible_districts(process) - set(district_names(db)):
-        issues.append(Issue("eligible_district_unknown"))
-    if process.frozen_at is not None and process.projects_hash != projects_hash(frozen_projects(all_scopes)):
-        issues.append(Issue("projects_changed"))
-    return issues
-
-
-def _date_issues(process: Process, now: dt.datetime) -> list[Issue]:
-    issues = []
-    start, end = process.voting_starts_at, process.voting_ends_at
-    if start is None or end is None:
-        issues.append(Issue("voting_dates_missing"))
-    elif end <= start:
-        issues.append(Issue("voting_ends_before_start"))
-    elif process.voting_opened_at is None and end <= now:
-        issues.append(Issue("voting_end_passed"))
-    dated = [(name, getattr(process, name)) for name in DATE_LABELS if getattr(process, name) is not None]
-    for (first, a), (second, b) in zip(dated, dated[1:], strict=False):
-        if b < a and not (first, second) == ("voting_starts_at", "voting_ends_at"):
-            issues.append(
-                Issue(
-                    "dates_out_of_order", {"first": _(DATE_LABELS[first]), "second": _(DATE_LABELS[second])}
-                )
-            )
-    return issues
-
-
-def _limit_issues(process: Process, all_scopes: list[Scope]) -> list[Issue]:
-    if process.ballot_type not in BALLOT_TYPES:
-        return [Issue("unknown_ballot_type")]
-    issues = []
-    kind = process.ballot_type
-    if process.max_choices is not None and process.max_choices < 1:
-        issues.append(Issue("max_choices_zero"))
-    if kind == BallotType.CUMULATIVE:
-        if not process.points_total or not process.points_per_project or process.points_per_project < 1:
-            issues.append(Issue("points_missing"))
-        elif process.min_choices > process.points_total:
-            issues.append(Issue("min_choices_over_points"))
-    for s in all_scopes:
-        if not s.projects:
-            issues.append(Issue("empty_ballot", {"ballot": s.label()}))
-            continue
-        if process.min_choices > len(s.projects):
-            issues.append(Issue("min_choices_unreachable", {"ballot": s.label()}))
-        elif kind == BallotType.KNAPSACK:
-            cheapest = sorted(p.cost_cents or 0 for p in s.projects)[: max(1, process.min_choices)]
-            if sum(cheapest) > s.budget_cents:
-                issues.append(Issue("min_choices_over_budget", {"ballot": s.label()}))
-    return issues
 
 
 # --- the steps ------------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def make_engine(settings: Settings) -> Engine:
             if immediate and gate is not None and gate.enter():
                 conn.info[GATE_KEY] = True  # the pool record's info: the gate is left at check-in
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            conn.info[CHANGES_KEY] = conn.connection.dbapi_connection.total_changes  # see begin_write
 
         if gate is not None:
 
@@ -92,6 +93,7 @@ def make_engine(settings: Settings) -> Engine:
 
 WRITE_OPTION = "mitmachen_write"
 GATE_KEY = "mitmachen_write_gate"
+CHANGES_KEY = "mitmachen_changes_at_begin"
 GATE_TIMEOUT = 30.0
 
 
@@ -150,6 +152,10 @@ def begin_write(db: Session) -> None:
     """From here on the unit of work writes: on SQLite, end its read transaction (it must not have written
     anything yet) and begin a write one (the gate, then BEGIN IMMEDIATE); elsewhere nothing changes.
 
+    Also for a read's unit of work that must write once (a GET that spends a single-use link,
+    app/usedtokens.py): a write inside a read transaction fails at once on SQLite when another writer
+    committed since the read began (SQLITE_BUSY_SNAPSHOT), which waiting cannot resolve.
+
     A unit of work opened with ``new_session(write=False)`` that calls this before its first write holds
     SQLite's write lock only for its writes, not for the reads before them, so writers queue for a shorter
     time (the ballot cast: the session, the process and its ballots are read before). What was read stays
@@ -163,8 +169,11 @@ def begin_write(db: Session) -> None:
     if db.new or db.dirty or db.deleted:
         raise RuntimeError("begin_write() after a change: the change would be written without the lock")
     if db.in_transaction():
-        db.commit()
-    db.connection(execution_options={WRITE_OPTION: True})
+        conn = db.connection()
+        if conn.connection.dbapi_connection.total_changes != conn.info.get(CHANGES_KEY):
+            return  # this transaction has written already, so it holds the write lock: nothing to do
+        db.commit()  # a read so far: end it (nothing to write) …
+    db.connection(execution_options={WRITE_OPTION: True})  # … and begin a write transaction
 
 
 # Stable constraint names on every backend (SQLite batch migrations need named constraints).

@@ -162,6 +162,10 @@ def purge(engine: Any, older_than_seconds: int = KEEP_SECONDS) -> int:
     """``purge_old`` in a write transaction of its own (the mail loop calls it hourly)."""
     from app.database import new_session
 
+    cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+    with new_session(engine) as db:  # a cheap read first: most hours there is nothing to delete
+        if db.execute(select(RateLimitEvent.id).where(RateLimitEvent.at < cutoff).limit(1)).first() is None:
+            return 0
     with new_session(engine, write=True) as db:
         count = purge_old(db, older_than_seconds)
         db.commit()

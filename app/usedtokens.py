@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app.database import new_session, utcnow
+from app.database import begin_write, new_session, utcnow
 from app.models import UsedToken
 
 # Rows are kept this long past the token's own end, so that workers whose clocks differ a little cannot
@@ -59,6 +59,7 @@ def spend(db: Session, purpose: str, token_digest: str, expires_at: dt.datetime)
     """Record the token with this digest as spent for ``purpose``; False if it already was (nothing
     changes then). Safe against concurrent requests: one statement, decided by the UNIQUE constraint."""
     _check(purpose, token_digest)
+    begin_write(db)  # spent by GET requests too (mailed links, downloads): see app.database.begin_write
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = UsedToken.__table__  # type: ignore[attr-defined]
     stmt = (

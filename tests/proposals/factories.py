@@ -40,7 +40,7 @@ def make_proposal(
 ) -> Proposal:
     """A proposal row in ``status`` (default published) in the theme ``theme_slug`` (default: the first)."""
     now = utcnow()
-    with new_session(db.engine) as s:
+    with new_session(db.engine, write=True) as s:
         proposal = Proposal(
             author_id=author.id,
             theme_id=_theme_id(s, theme_slug),
@@ -71,7 +71,7 @@ def make_comment(
     """A comment row (counted in the proposal's comment_count), optionally ``age`` old."""
     from sqlalchemy import update
 
-    with new_session(db.engine) as s:
+    with new_session(db.engine, write=True) as s:
         comment = Comment(
             proposal_id=proposal.id,
             author_id=author.id,
@@ -95,7 +95,7 @@ def make_comment(
 
 
 def follow(db, proposal: Proposal, *users: User) -> None:
-    with new_session(db.engine) as s:
+    with new_session(db.engine, write=True) as s:
         for user in users:
             s.add(Follow(proposal_id=proposal.id, user_id=user.id))
         s.commit()
@@ -103,5 +103,5 @@ def follow(db, proposal: Proposal, *users: User) -> None:
 
 def reload(db, model, obj_id: int):
     """The row as stored now."""
-    with new_session(db.engine) as s:
+    with new_session(db.engine, write=True) as s:
         return s.get(model, obj_id)

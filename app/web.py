@@ -306,17 +306,48 @@ def _touch_after(response: Response, engine: Any, session_id: int, when: Any) ->
 
 
 def _run(handler: Handler, request: Request, deferred_write: bool = False) -> Response:
+    reading = request.method in SAFE_METHODS
+    saved = dict(request.session) if reading and "session" in request.scope else None
     try:
-        return _unit_of_work(handler, request, deferred_write)
+        try:
+            return _unit_of_work(handler, request, deferred_write)
+        except Exception as exc:
+            if not (reading and stale_snapshot(exc)):
+                raise
+            # A GET that writes (a mailed link, a sign-in through a provider) lost the race for SQLite's write
+            # lock: everything was rolled back. Run it once more as a write from the start (the gate, then
+            # BEGIN IMMEDIATE), with the session cookie's content as it came in.
+            log.info(
+                "read upgraded to a write on %s %s: running it again as a write",
+                request.method,
+                request.url.path,
+            )
+            if saved is not None:
+                request.session.clear()
+                request.session.update(saved)
+            return _unit_of_work(handler, request, deferred_write, write=True)
     except Exception as exc:
         if not database_unavailable(exc):
             raise
         return unavailable_page(request, exc)
 
 
-def _unit_of_work(handler: Handler, request: Request, deferred_write: bool = False) -> Response:
+def stale_snapshot(exc: BaseException) -> bool:
+    """SQLite refused a write inside a read transaction because another writer committed after the read
+    began (SQLITE_BUSY_SNAPSHOT): waiting cannot help, starting again can."""
+    import sqlite3
+
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, sqlite3.OperationalError) and getattr(orig, "sqlite_errorcode", None) == getattr(
+        sqlite3, "SQLITE_BUSY_SNAPSHOT", 517
+    )
+
+
+def _unit_of_work(
+    handler: Handler, request: Request, deferred_write: bool = False, *, write: bool = False
+) -> Response:
     engine = request.app.state.engine
-    reading = request.method in SAFE_METHODS or deferred_write
+    reading = (request.method in SAFE_METHODS or deferred_write) and not write
     with new_session(engine, write=not reading) as db:
         request.state.db = db
         try:

@@ -1,9 +1,9 @@
 """Budget votes on the web: the process page, the ballot (htmx-enhanced, plain forms without JavaScript),
-confirmation, casting and the receipt; the staff pages for the lifecycle steps and paper ballots.
+confirmation, casting and the receipt. The staff pages for the lifecycle steps and paper ballots are in
+voting/staff_routes.py; ``routes`` here includes theirs (after the vote pages), as app/main.py mounts it.
 
 Every handler loads the process (404), checks one named permission (voting/permissions.py) and calls one
-service (voting/ballots.py, lifecycle.py, paper.py). Closing a vote starts its tally after the response,
-in a background task (the staff page polls its progress).
+service (voting/ballots.py, lifecycle.py, tally.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from sqlmodel import Session
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,17 +20,18 @@ from starlette.routing import Route
 
 from app.database import begin_write
 from app.forms import FieldError
-from app.i18n import get_locale, lazy
+from app.i18n import get_locale
 from app.i18n import gettext as _
 from app.mail import send_mail
 from app.permissions import can_user, require
 from app.ratelimit import check_and_hit
 from app.web import flash, form_of, rate_limit, redirect, render, settings_of, view
-from voting import ballots, keys, lifecycle, paper, tally
-from voting.forms import BallotInput, ConfirmForm, PaperForm, parse_scope, parse_selection_json
-from voting.lifecycle import LifecycleError, Phase, Scope
-from voting.models import BallotType, PaperBallot, Process
-from voting.permissions import CastTarget, PaperTarget
+from voting import ballots, keys, lifecycle, staff_routes, tally
+from voting.forms import BallotInput, parse_selection_json
+from voting.lifecycle import Scope
+from voting.models import BallotType, Process
+from voting.permissions import CastTarget
+from voting.routes_common import _process, _scope
 
 log = logging.getLogger("mitmachen.voting")
 # Per account (not per IP: a town hall or library shares one address): casting appends to the public log,
@@ -44,22 +44,6 @@ def _limit(request: Request, db: Session, kind: str) -> None:
     user = request.state.user
     enabled = settings_of(request).rate_limit_enabled
     check_and_hit(db, [f"ballot-{kind}:acct:{user.id}"], limit=limit, window_seconds=window, enabled=enabled)
-
-
-def _process(request: Request, db: Session) -> Process:
-    process = db.get(Process, request.path_params["process_id"])
-    if process is None:
-        raise HTTPException(404)
-    return process
-
-
-def _scope(request: Request, db: Session, process: Process, value: Any = None) -> Scope:
-    all_scopes = lifecycle.scopes(db, process)
-    raw = value if value is not None else request.query_params.get("scope", "0")
-    sid = parse_scope(raw, [s.id for s in all_scopes])
-    if sid is None:
-        raise HTTPException(404)
-    return next(s for s in all_scopes if s.id == sid)
 
 
 def _secret(request: Request) -> str:
@@ -336,213 +320,7 @@ def receipt_mail(request: Request, db: Session) -> Response:
     return redirect(f"/processes/{process.id}/receipt?scope={scope.id}")
 
 
-# --- staff: lifecycle ------------------------------------------------------------------------------------
-
-
-def _staff_page(
-    request: Request,
-    db: Session,
-    process: Process,
-    status: int = 200,
-    *,
-    partial: str | None = None,
-    **extra: Any,
-) -> Response:
-    current = lifecycle.phase(process)
-    return render(
-        request,
-        "voting/staff.html",
-        status,
-        partial=partial,
-        process=process,
-        phase=current,
-        scopes=lifecycle.scopes(db, process),
-        issues=lifecycle.preflight(db, process) if current in (Phase.PREPARATION, Phase.FROZEN) else [],
-        counts=lifecycle.ballot_counts(db, process),
-        runs=tally.latest_runs(db, process),
-        running=tally.is_running(db, process),
-        tally_done=tally.is_done(db, process),
-        error=extra.get("error"),
-        step_issues=extra.get("step_issues", []),
-        form=extra.get("form") or ConfirmForm(),
-    )
-
-
-@view
-def staff_page(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "voting.manage", process)
-    return _staff_page(request, db, process)
-
-
-@view
-def tally_status(request: Request, db: Session) -> Response:
-    """The tally's progress: the partial htmx polls, or the whole staff page without htmx."""
-    process = _process(request, db)
-    require(request, "voting.manage", process)
-    return _staff_page(request, db, process, partial="voting/_tally_status.html")
-
-
-STEPS = {
-    "freeze": (lambda db, p: lifecycle.freeze(db, process=p), lazy("The project list has been frozen.")),
-    "open": (lambda db, p: lifecycle.open_voting(db, process=p), lazy("Voting is open.")),
-    "close": (
-        lambda db, p: lifecycle.close_voting(db, process=p),
-        lazy("Voting is closed. The tally is running."),
-    ),
-    "tally": (lambda db, p: tally.queue_tally(db, process=p), lazy("The tally is running again.")),
-    "publish": (lambda db, p: lifecycle.publish_results(db, process=p), lazy("The results are published.")),
-    "destroy-links": (
-        lambda db, p: lifecycle.destroy_links(db, process=p),
-        lazy("The voter links have been destroyed."),
-    ),
-}
-
-
-@view
-def staff_step(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "voting.manage", process)
-    step = request.path_params["step"]
-    if step not in STEPS:
-        raise HTTPException(404)
-    if step == "destroy-links":
-        form = ConfirmForm(form_of(request))
-        if not form.is_valid():
-            return _staff_page(request, db, process, 400, form=form)
-    action, message = STEPS[step]
-    try:
-        action(db, process)
-    except LifecycleError as exc:
-        db.rollback()
-        db.refresh(process)
-        return _staff_page(request, db, process, 400, error=str(exc), step_issues=exc.issues)
-    flash(request, _(message))
-    response = redirect(f"/staff/processes/{process.id}/voting")
-    if step in ("close", "tally"):
-        response.background = BackgroundTask(
-            lifecycle.run_tally, request.app.state.engine, process_id=process.id
-        )
-    return response
-
-
-# --- staff: paper ballots ------------------------------------------------------------------------------
-
-
-def _paper_page(
-    request: Request, db: Session, process: Process, scope: Scope, status: int = 200, **extra: Any
-) -> Response:
-    all_scopes = lifecycle.scopes(db, process)
-    entries = paper.papers(db, process=process)
-    return render(
-        request,
-        "voting/paper.html",
-        status,
-        process=process,
-        scope=scope,
-        scopes=all_scopes,
-        ballot=extra.get("ballot") or BallotInput(process, scope, raw=[]),
-        form=extra.get("form") or PaperForm(),
-        error=extra.get("error"),
-        entries=entries,
-        people=paper.people(db, entries),
-        selections={e.id: _selection_titles(json.loads(e.selection), all_scopes) for e in entries},
-        paper_target=lambda entry: PaperTarget(process, entry),
-    )
-
-
-def _selection_titles(selection: Any, all_scopes: list[Scope]) -> list[tuple[str, str]]:
-    titles = {p.id: p.title for s in all_scopes for p in s.projects}
-    if isinstance(selection, dict):
-        return [(titles.get(int(k), k), str(v)) for k, v in selection.items()]
-    return [(titles.get(int(pid), str(pid)), str(k)) for k, pid in enumerate(selection, start=1)]
-
-
-@view
-def paper_page(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    require(request, "voting.manage", process)
-    form_data = form_of(request)
-    scope = _scope(request, db, process, form_data.get("scope") if request.method == "POST" else None)
-    if request.method == "GET":
-        return _paper_page(request, db, process, scope)
-    staff = require(request, "voting.paper.enter", PaperTarget(process))
-    form = PaperForm(form_data)
-    ballot = BallotInput.parse(process, scope, form_data)
-    if form.is_valid():
-        if ballot.errors:
-            form.add_error("selection", next(iter(ballot.errors.values())))
-        else:
-            try:
-                paper.enter_paper(
-                    db,
-                    process=process,
-                    staff=staff,
-                    scope=scope.id,
-                    selection=ballot.raw,
-                    **form.cleaned,
-                )
-            except paper.PaperError as exc:
-                form.add_error(exc.field, str(exc))
-    if form.errors:
-        db.rollback()
-        return _paper_page(request, db, process, scope, 400, form=form, ballot=ballot)
-    flash(request, _("The paper ballot has been entered. A second person must confirm it."))
-    return redirect(f"/staff/processes/{process.id}/paper?scope={scope.id}")
-
-
-def _paper_entry(request: Request, db: Session, process: Process) -> PaperBallot:
-    entry = db.get(PaperBallot, request.path_params["paper_id"])
-    if entry is None or entry.process_id != process.id:
-        raise HTTPException(404)
-    return entry
-
-
-@view
-def paper_confirm(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    entry = _paper_entry(request, db, process)
-    staff = require(request, "voting.paper.confirm", PaperTarget(process, entry))
-    return _paper_decision(
-        request,
-        db,
-        process,
-        entry,
-        lambda: paper.confirm_paper(db, process=process, staff=staff, paper_id=entry.id),
-        _("The paper ballot has been confirmed and counted."),
-    )
-
-
-@view
-def paper_reject(request: Request, db: Session) -> Response:
-    process = _process(request, db)
-    entry = _paper_entry(request, db, process)
-    staff = require(request, "voting.paper.enter", PaperTarget(process, entry))
-    return _paper_decision(
-        request,
-        db,
-        process,
-        entry,
-        lambda: paper.reject_paper(db, process=process, staff=staff, paper_id=entry.id),
-        _("The paper ballot has been rejected. It will not be counted."),
-    )
-
-
-def _paper_decision(
-    request: Request, db: Session, process: Process, entry: PaperBallot, action, message: str
-) -> Response:
-    try:
-        action()
-    except paper.PaperError as exc:
-        db.rollback()
-        scope = _scope(request, db, process, entry.scope)
-        return _paper_page(request, db, process, scope, 400, error=str(exc))
-    flash(request, message)
-    return redirect(f"/staff/processes/{process.id}/paper?scope={entry.scope}")
-
-
 P = "/processes/{process_id:int}"
-S = "/staff/processes/{process_id:int}"
 routes = [
     Route("/processes", process_list, name="voting_processes"),
     Route(P, process_page, name="voting_process"),
@@ -552,12 +330,5 @@ routes = [
     Route(f"{P}/receipt", receipt_page, name="voting_receipt"),
     Route(f"{P}/receipt.json", receipt_json, name="voting_receipt_json"),
     Route(f"{P}/receipt/mail", receipt_mail, methods=["POST"], name="voting_receipt_mail"),
-    Route(f"{S}/voting", staff_page, name="voting_staff"),
-    Route(f"{S}/voting/tally", tally_status, name="voting_tally_status"),
-    Route(f"{S}/voting/{{step:str}}", staff_step, methods=["POST"], name="voting_step"),
-    Route(f"{S}/paper", paper_page, methods=["GET", "POST"], name="voting_paper"),
-    Route(
-        f"{S}/paper/{{paper_id:int}}/confirm", paper_confirm, methods=["POST"], name="voting_paper_confirm"
-    ),
-    Route(f"{S}/paper/{{paper_id:int}}/reject", paper_reject, methods=["POST"], name="voting_paper_reject"),
+    *staff_routes.routes,
 ]

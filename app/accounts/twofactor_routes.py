@@ -135,23 +135,31 @@ def forced_enrol(request: Request, db: Session) -> Response:
     user, pending = found
     if twofactor.is_enabled(db, user):
         return redirect("/login/2fa")
+    codes = _enrolment(request, db, user, "/login/2fa/enrol")
+    if isinstance(codes, Response):
+        return codes
+    next_url = twofactor.complete_sign_in(request, db, user, pending, "totp-enrolment")
+    request.state.user = user
+    return _codes_page(request, codes, next_url)
+
+
+def _enrolment(request: Request, db: Session, user: User, action: str) -> Response | list[str]:
+    """The enrolment page (GET, or a form or code that is not right: 400), else the new recovery codes
+    once the first code from the app confirmed the enrolment."""
     if request.method == "GET":
-        return _enrol_page(request, db, user, CodeForm(), "/login/2fa/enrol")
+        return _enrol_page(request, db, user, CodeForm(), action)
     form = CodeForm(form_of(request))
     if not form.is_valid():
-        return _enrol_page(request, db, user, form, "/login/2fa/enrol", 400)
+        return _enrol_page(request, db, user, form, action, 400)
     _limit(request, db, user)
     try:
-        codes = twofactor.confirm_enrolment(db, settings_of(request), user, form.cleaned["code"])
+        return twofactor.confirm_enrolment(db, settings_of(request), user, form.cleaned["code"])
     except twofactor.TwoFactorError:
         _failed(request, user, "enrolment")
         form.add_error(
             "code", _("This code is not valid. Check the time on your phone and enter the current code.")
         )
-        return _enrol_page(request, db, user, form, "/login/2fa/enrol", 400)
-    next_url = twofactor.complete_sign_in(request, db, user, pending, "totp-enrolment")
-    request.state.user = user
-    return _codes_page(request, codes, next_url)
+        return _enrol_page(request, db, user, form, action, 400)
 
 
 # --- the account's second factor ----------------------------------------------------------------------------
@@ -177,20 +185,9 @@ def setup(request: Request, db: Session) -> Response:
     cred = twofactor.credential(db, user.id)
     if cred is not None and cred.is_active and not cred.pending_secret:
         return redirect("/account/2fa")  # replacing an active app needs re-authentication first
-    if request.method == "GET":
-        return _enrol_page(request, db, user, CodeForm(), "/account/2fa/setup")
-    form = CodeForm(form_of(request))
-    if not form.is_valid():
-        return _enrol_page(request, db, user, form, "/account/2fa/setup", 400)
-    _limit(request, db, user)
-    try:
-        codes = twofactor.confirm_enrolment(db, settings_of(request), user, form.cleaned["code"])
-    except twofactor.TwoFactorError:
-        _failed(request, user, "enrolment")
-        form.add_error(
-            "code", _("This code is not valid. Check the time on your phone and enter the current code.")
-        )
-        return _enrol_page(request, db, user, form, "/account/2fa/setup", 400)
+    codes = _enrolment(request, db, user, "/account/2fa/setup")
+    if isinstance(codes, Response):
+        return codes
     return _codes_page(request, codes, "/account/2fa")
 
 

@@ -11,8 +11,9 @@ import fcntl
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, delete, event, select
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
@@ -174,6 +175,19 @@ def begin_write(db: Session) -> None:
             return  # this transaction has written already, so it holds the write lock: nothing to do
         db.commit()  # a read so far: end it (nothing to write) …
     db.connection(execution_options={WRITE_OPTION: True})  # … and begin a write transaction
+
+
+def delete_where(engine: Engine, model: Any, condition: Any) -> int:
+    """Delete the rows of ``model`` matching ``condition`` in a write transaction of its own; returns how
+    many went. A cheap read comes first: the hourly housekeeping (old mail, spent tokens, rate-limit events)
+    usually finds nothing and then takes no write lock."""
+    with new_session(engine) as db:
+        if db.execute(select(model).where(condition).limit(1)).first() is None:
+            return 0
+    with new_session(engine, write=True) as db:
+        count = db.execute(delete(model).where(condition)).rowcount or 0
+        db.commit()
+    return int(count)
 
 
 # Stable constraint names on every backend (SQLite batch migrations need named constraints).

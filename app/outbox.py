@@ -31,12 +31,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, event, func, or_, select, update
+from sqlalchemy import Engine, event, func, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from app import metrics, ratelimit, usedtokens
-from app.database import new_session, utcnow
+from app.database import delete_where, new_session, utcnow
 from app.mail import MailConfig, MailError, Reservation, _reservation, deliver
 from app.ops_models import MailOutbox
 from app.settings import RATE_LIMIT_NAMES, Settings
@@ -265,14 +265,7 @@ def rate_limit_keep_seconds(settings: Settings) -> int:
 def purge_sent(engine: Engine, *, days: int = KEEP_SENT_DAYS, now: dt.datetime | None = None) -> int:
     """Delete delivered mail older than ``days`` (addresses and texts are personal data)."""
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
-    old = MailOutbox.sent_at < cutoff  # type: ignore[operator]
-    with new_session(engine) as db:  # a cheap read first: usually there is nothing to delete
-        if db.execute(select(MailOutbox.id).where(old).limit(1)).first() is None:
-            return 0
-    with new_session(engine, write=True) as db:
-        count = db.execute(delete(MailOutbox).where(old)).rowcount or 0
-        db.commit()
-    return count
+    return delete_where(engine, MailOutbox, MailOutbox.sent_at < cutoff)  # type: ignore[operator]
 
 
 def stats(db: Session) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlmodel import Session
 
-from app.database import utcnow
+from app.database import delete_where, utcnow
 from app.models import RateLimitEvent
 
 log = logging.getLogger("mitmachen.ratelimit")
@@ -160,16 +160,8 @@ KEEP_SECONDS = 86400  # rate-limit events are kept at least a day (longer if a c
 
 def purge(engine: Any, older_than_seconds: int = KEEP_SECONDS) -> int:
     """``purge_old`` in a write transaction of its own (the mail loop calls it hourly)."""
-    from app.database import new_session
-
     cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
-    with new_session(engine) as db:  # a cheap read first: most hours there is nothing to delete
-        if db.execute(select(RateLimitEvent.id).where(RateLimitEvent.at < cutoff).limit(1)).first() is None:
-            return 0
-    with new_session(engine, write=True) as db:
-        count = purge_old(db, older_than_seconds)
-        db.commit()
-    return count
+    return delete_where(engine, RateLimitEvent, RateLimitEvent.at < cutoff)
 
 
 def purge_old(db: Session, older_than_seconds: int = KEEP_SECONDS) -> int:

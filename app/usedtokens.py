@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app.database import begin_write, new_session, utcnow
+from app.database import begin_write, delete_where, utcnow
 from app.models import UsedToken
 
 # Rows are kept this long past the token's own end, so that workers whose clocks differ a little cannot
@@ -89,11 +89,4 @@ def purge_expired(db: Session, now: dt.datetime | None = None) -> int:
 
 def purge(engine: Engine, now: dt.datetime | None = None) -> int:
     """``purge_expired`` in a transaction of its own, after a cheap read finds anything to delete."""
-    now = now or utcnow()
-    with new_session(engine) as db:
-        if db.execute(select(UsedToken.id).where(UsedToken.expires_at < now).limit(1)).first() is None:  # type: ignore[arg-type]
-            return 0
-    with new_session(engine, write=True) as db:
-        count = purge_expired(db, now)
-        db.commit()
-    return count
+    return delete_where(engine, UsedToken, UsedToken.expires_at < (now or utcnow()))  # type: ignore[arg-type]

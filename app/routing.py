@@ -38,8 +38,13 @@ class IndexedRouter(Router):
     @classmethod
     def adopt(cls, router: Router) -> IndexedRouter:
         """Turn the router Starlette built (routes, lifespan, middleware settings) into an indexed one."""
+        if router.middleware_stack != router.app:
+            raise TypeError("a router with its own middleware cannot be adopted")
         router.__class__ = cls
         assert isinstance(router, IndexedRouter)
+        # Starlette's Router binds ``middleware_stack = self.app`` when it is built: without rebinding it,
+        # requests would still run the linear Router.app.
+        router.middleware_stack = router.app
         return router
 
     def candidates(self, path: str) -> list[BaseRoute]:

@@ -31,6 +31,21 @@ def test_the_app_uses_the_indexed_router(app):
     assert isinstance(app.router, IndexedRouter)
 
 
+def test_requests_are_dispatched_by_the_index(app, client, monkeypatch):
+    """A request goes through ``IndexedRouter.candidates`` (Starlette's Router binds its entry point when it
+    is built, so changing the class alone left requests on the linear scan)."""
+    asked: list[str] = []
+    candidates = IndexedRouter.candidates
+
+    def spy(self, path):
+        asked.append(path)
+        return candidates(self, path)
+
+    monkeypatch.setattr(IndexedRouter, "candidates", spy)
+    assert client.get("/healthz").status_code == 200
+    assert asked == ["/healthz"]
+
+
 def test_every_route_dispatches_as_with_starlettes_router(app):
     router = app.router
     paths = {_sample(getattr(r, "path", "/")) for r in router.routes}

@@ -5,6 +5,7 @@ load run of bench/load_ballots.py.
 
     .venv/bin/python -m bench.cast_cpu                         # SQLite in a temporary directory
     .venv/bin/python -m bench.cast_cpu --ballots 5000
+    .venv/bin/python -m bench.cast_cpu --db postgresql          # a temporary PostgreSQL database
     .venv/bin/python -m bench.cast_cpu --profile cast.prof      # cProfile of the measured requests
 
 It seeds N residents and an open approval vote exactly as bench/load_ballots.py does (every resident with
@@ -119,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ballots", type=int, default=3000, help="residents (default 3000)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the measured requests")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL")
+        or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server to create a temporary database on (with --db postgresql)",
+    )
     args = parser.parse_args(argv)
     if not WARM_UP < args.ballots <= MAX_BALLOTS:
         print(f"--ballots must be {WARM_UP + 1} to {MAX_BALLOTS}", file=sys.stderr)
@@ -131,7 +139,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> int:
-    url = f"sqlite:///{tmp / 'cast.sqlite3'}"
+    if args.db == "sqlite":
+        return _measure(args, tmp, f"sqlite:///{tmp / 'cast.sqlite3'}")
+    name = f"mitmachen_cast_cpu_{os.getpid()}"
+    url = load_ballots.create_pg_database(args.database_url, name)
+    try:
+        return _measure(args, tmp, url)
+    finally:
+        load_ballots.drop_pg_database(args.database_url, name)
+
+
+def _measure(args: argparse.Namespace, tmp: Path, url: str) -> int:
     seeded = load_ballots.seed(url, args.ballots)
     os.environ.update(load_ballots.server_env(url, tmp), LOG_LEVEL="WARNING")
 
@@ -148,7 +166,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
             return func(*call_args)
 
         anyio.to_thread.run_sync = inline  # this process only: cProfile cannot see other threads
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.process_time)  # CPU, not waits on the database
     app = create_app(Settings.from_env())
     try:
         n, cast_ms, receipt_ms = asyncio.run(measure(app, seeded, profile))

@@ -1,0 +1,85 @@
+"""PostgreSQL's engine: the cursor's cached ``description`` (app/pgdriver.py) answers exactly as psycopg's,
+and pooled connections are pinged only after sitting idle (app/database.py, ``ping_after_idle``)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from app import database
+
+
+def _columns(description):
+    return [(c.name, c.type_code, c.display_size, c.internal_size, c.precision, c.scale) for c in description]
+
+
+@pytest.fixture
+def pg(db):
+    if db.backend != "postgresql":
+        pytest.skip("psycopg's cursor: PostgreSQL only")
+    return db
+
+
+def test_description_is_psycopgs_for_every_shape(pg):
+    import psycopg
+
+    from app.pgdriver import DescribedCursor
+
+    queries = [
+        ("SELECT 1 AS a, 'x'::varchar(7) AS b, now() AS c, 1.5::numeric(5, 2) AS d", None),
+        ("SELECT %s AS a", (1,)),
+        ("SELECT %s AS a", ("text",)),  # same statement, another column type: another shape
+        ("SELECT id, token_hash, created_at FROM user_session LIMIT 1", None),
+        ("SELECT", None),  # a result without columns
+    ]
+    raw = pg.engine.raw_connection()
+    try:
+        conn = raw.dbapi_connection
+        assert isinstance(conn.cursor(), DescribedCursor)  # the engine's connections use it
+        for query, params in queries * 2:  # the second round is served from the cache
+            cached = conn.cursor()
+            plain = psycopg.Cursor(conn)
+            cached.execute(query, params)
+            plain.execute(query, params)
+            assert _columns(cached.description) == _columns(plain.description), query
+            cached.close()
+            plain.close()
+        cur = conn.cursor()
+        cur.execute("SELECT 1 AS a, 2 AS b")
+        cur.description.clear()  # a caller changing its list changes nobody else's
+        assert [c.name for c in cur.description] == ["a", "b"]
+        cur.execute("SET search_path TO public")  # no result set
+        assert cur.description is None
+        cur.close()
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def test_idle_connections_are_pinged_and_replaced_when_dead(pg, monkeypatch):
+    """A connection checked in a moment ago is used as it is (no extra round trip); one idle for longer is
+    pinged first, and replaced when the server closed it meanwhile, so the request never sees it."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(pg.url, pool_size=1, max_overflow=0)
+    database.ping_after_idle(engine, seconds=0.2)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(conn) or real_ping(conn))
+    try:
+        with engine.connect() as conn:
+            first_pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == first_pid
+        assert pings == []  # in use a moment ago: not pinged
+        with pg.engine.connect() as admin:  # the server ends the idle connection
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+            admin.commit()
+        import time
+
+        time.sleep(0.3)
+        with engine.connect() as conn:  # pinged, found dead, replaced: the statement just works
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != first_pid
+        assert len(pings) == 1
+    finally:
+        engine.dispose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,20 +90,38 @@ class _Statements:
             f"INSERT INTO log_state (log_id, size, compact_range, updated_at) VALUES ({p}, 0, '[]', {p}) "  # noqa: S608 placeholders only
             "ON CONFLICT (log_id) DO NOTHING"
         )
-        self.insert_entry = (
-            "INSERT INTO log_entry (log_id, idx, entry_type, entry, leaf_hash, created_at) "  # noqa: S608 placeholders only
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
-        )
-        self.insert_node = f"INSERT INTO log_node (log_id, level, idx, hash) VALUES ({p}, {p}, {p}, {p})"  # noqa: S608
+        self.insert_entry = self.insert("log_entry", _ENTRY_COLUMNS, 1)
         self.update = (
             f"UPDATE log_state SET size = {p}, compact_range = {p}, updated_at = {p} WHERE log_id = {p}"  # noqa: S608
         )
         self.naive_utc = dialect == "sqlite"  # what app.database.UTCDateTime stores on SQLite
+        self.combined = dialect == "postgresql"  # one statement for the writes of an append (``_write``)
 
     def time(self, moment: dt.datetime) -> dt.datetime | str:
         if self.naive_utc:
             return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         return moment
+
+    def insert(self, table: str, columns: Sequence[str], rows: int) -> str:
+        """``INSERT INTO table (columns) VALUES (…), …`` for ``rows`` rows."""
+        row = f"({', '.join([self.placeholder] * len(columns))})"
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608 names from code
+
+    def combine(self, inserts: Sequence[str], last: str) -> str:
+        """The inserts and ``last`` as one PostgreSQL statement (data-modifying WITH queries all run, once,
+        whether or not anything reads them)."""
+        parts = [f"w{i} AS ({sql})" for i, sql in enumerate(inserts)]
+        return f"WITH {', '.join(parts)} {last}" if parts else last
+
+
+@dataclass(frozen=True)
+class Write:
+    """A row to insert together with an append, in the same transaction (``append(…, writes=…)``): the
+    ballot an entry logs, the head that covers it. ``values`` maps column names to Python values;
+    datetimes are stored as app.database.UTCDateTime stores them."""
+
+    table: str
+    values: dict[str, Any]
 
 
 _statements: dict[str, _Statements] = {}
@@ -145,23 +163,41 @@ def lock_state(db: Session, log_id: str) -> int:
 
 
 def append(
-    db: Session, *, log_id: str, entry_type: str, payload: dict[str, Any], at: dt.datetime | None = None
+    db: Session,
+    *,
+    log_id: str,
+    entry_type: str,
+    payload: dict[str, Any],
+    at: dt.datetime | None = None,
+    writes: Callable[[Appended], Sequence[Write]] | None = None,
 ) -> Appended:
     """Append one entry to ``log_id`` in the caller's transaction (never commits).
 
-    Four short statements: read and lock the log's state, insert the entry, insert the perfect subtrees it
-    completes (on average one), update the state."""
+    Reads and locks the log's state, then inserts the entry and the perfect subtrees it completes (on
+    average one) and updates the state. ``writes``, given the append, names more rows to insert with it
+    (the ballot, a signed head). On PostgreSQL all the writes are one statement, so the log's lock is held
+    for two round trips (this one and the commit) instead of one per row; on SQLite they run one by one."""
     if not entry_type or len(entry_type) > 40:
         raise LogError("entry type must be 1–40 characters")
     cur, sql = _cursor(db)
     try:
-        return _append(cur, sql, log_id, entry_type, payload, at)
+        return _append(cur, sql, log_id, entry_type, payload, at, writes)
     finally:
         cur.close()
 
 
+_ENTRY_COLUMNS = ("log_id", "idx", "entry_type", "entry", "leaf_hash", "created_at")
+_NODE_COLUMNS = ("log_id", "level", "idx", "hash")
+
+
 def _append(
-    cur: Any, sql: _Statements, log_id: str, entry_type: str, payload: dict[str, Any], at: dt.datetime | None
+    cur: Any,
+    sql: _Statements,
+    log_id: str,
+    entry_type: str,
+    payload: dict[str, Any],
+    at: dt.datetime | None,
+    writes: Callable[[Appended], Sequence[Write]] | None = None,
 ) -> Appended:
     index, edge = _locked_row(cur, sql, log_id)
     tree = CompactRange(index, [bytes.fromhex(h) for h in json.loads(edge)])
@@ -177,12 +213,26 @@ def _append(
     )
     leaf = leaf_hash(entry)
     completed = tree.append(leaf)
+    appended = Appended(log_id=log_id, index=index, entry=entry, leaf_hash=leaf, root=tree.root())
     stamp = sql.time(now)
-    cur.execute(sql.insert_entry, (log_id, index, entry_type, entry, leaf, stamp))
-    if len(completed) > 1:
-        cur.executemany(sql.insert_node, [(log_id, level, i, node) for level, i, node in completed[1:]])
-    cur.execute(sql.update, (tree.size, json.dumps([h.hex() for h in tree.hashes]), stamp, log_id))
-    return Appended(log_id=log_id, index=index, entry=entry, leaf_hash=leaf, root=tree.root())
+    inserts = [(sql.insert_entry, (log_id, index, entry_type, entry, leaf, stamp))]
+    nodes = [(log_id, level, i, node) for level, i, node in completed[1:]]
+    if nodes:
+        inserts.append(
+            (sql.insert("log_node", _NODE_COLUMNS, len(nodes)), tuple(v for n in nodes for v in n))
+        )
+    for write in writes(appended) if writes is not None else ():
+        values = [sql.time(v) if isinstance(v, dt.datetime) else v for v in write.values.values()]
+        inserts.append((sql.insert(write.table, tuple(write.values), 1), tuple(values)))
+    state = (tree.size, json.dumps([h.hex() for h in tree.hashes]), stamp, log_id)
+    if sql.combined:
+        statement = sql.combine([text for text, _ in inserts], sql.update)
+        cur.execute(statement, tuple(v for _, params in inserts for v in params) + state)
+    else:
+        for text, params in inserts:
+            cur.execute(text, params)
+        cur.execute(sql.update, state)
+    return appended
 
 
 def size(db: Session, log_id: str) -> int:

@@ -6,21 +6,7 @@ Secrecy: a ballot is stored and logged under a random ``ballot_uid``. The voter 
 copy of the database without the secret does not reveal who voted how; the links are deleted for good once
 the results are final (``lifecycle.destroy_links``).
 
-Eligibility (documented decisions; checked when the ballot page opens and again when a ballot is cast):
-
-- ``require_verified``: only verified residents (:func:`is_verified_resident`: ``resident_verified_at`` set
-  by app/accounts/verification.py): sign-in through an identity-verified provider, a one-time letter code
-  from the residents' register, or in person at a citizen office. A confirmed e-mail address is not enough.
-- ``min_age``: the age on the day voting closes (Berlin time; the planned end while voting is open), from
-  the verified birth date, or, when only the birth year is known (letter codes), counted conservatively as
-  if the birthday were 31 December (:func:`verified_age`). Without a verified birth date or year the
-  resident is asked to verify first ("age_unverified").
-- ``eligible_district_ids``: the district in the voter's profile must be one of them (empty: all).
-- District ballots: a resident votes in the city-wide ballot and in the ballot of their profile district,
-  never in a second district's (checked against the voter's existing links).
-
-Every refusal has a stable code and an explanation for the resident (:data:`ELIGIBILITY_MESSAGES`); codes
-in :data:`VERIFY_CODES` come with a link to the verification page (/account/verify).
+Who may vote: voting/eligibility.py.
 """
 
 from __future__ import annotations
@@ -32,130 +18,39 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app.accounts import verification as account_verification
 from app.database import utcnow
-from app.i18n import BERLIN, format_cents, format_day, lazy, ngettext
+from app.i18n import format_cents, lazy, ngettext
 from app.i18n import gettext as _
 from app.models import User
-from voting import audit, receipts
+from voting import audit, heads, receipts
+from voting.eligibility import (  # noqa: F401 (re-exported: the routes and tests use ballots.*)
+    ELIGIBILITY_MESSAGES,
+    VERIFY_CODES,
+    VERIFY_URL,
+    close_date,
+    eligibility_message,
+    eligibility_problems,
+    is_verified_resident,
+    needs_verification,
+    scope_allowed,
+    verified_age,
+    voter_scopes,
+)
 from voting.lifecycle import (
-    Scope,
     ballot_config,
-    eligible_districts,
     get_scope,
     is_voting_open,
     lock,
-    scopes,
 )
 from voting.merkle import canonical_json
-from voting.models import Ballot, Process, VoterLink
+from voting.models import Ballot, LogEntry, Process, SignedTreeHead, VoterLink
+from voting.receipts import receipt_head, receipt_mail  # noqa: F401 (re-exported: ballots.receipt_*)
 from voting.selection import InvalidSelection, validate
-
-# --- eligibility -----------------------------------------------------------------------------------------
-
-
-def is_verified_resident(user: User) -> bool:
-    """A resident whose residence was verified (identity-verified sign-in, letter code or in person)."""
-    return user.resident_verified_at is not None
-
-
-def verified_age(user: User, on: dt.datetime | dt.date) -> int | None:
-    """The verified resident's age on the day ``on`` (Berlin time), or None without a verified birth date
-    or year. With only a birth year the age is counted conservatively (birthday taken as 31 December)."""
-    day = on.astimezone(BERLIN).date() if isinstance(on, dt.datetime) else on
-    return account_verification.verified_age(user, day)
-
-
-def close_date(process: Process) -> dt.date:
-    """The day whose age counts: the day voting closed, or the planned end while it is open (Berlin)."""
-    when = process.voting_closed_at or process.voting_ends_at or utcnow()
-    return when.astimezone(BERLIN).date()
-
-
-VERIFY_URL = "/account/verify"
-VERIFY_CODES = frozenset({"not_verified", "age_unverified"})
-ELIGIBILITY_MESSAGES = {
-    "account": lazy("Your account cannot vote."),
-    "not_verified": lazy(
-        "This vote is open to verified residents only. You can verify your residence with the code from "
-        "your letter, by signing in through an identity-verified service, or in person at a citizen office."
-    ),
-    "age_unverified": lazy(
-        "This vote has a minimum age of %(age)s years on %(date)s, the day voting closes. Your age is not "
-        "verified yet: please verify your residence with the code from your letter, by signing in through an "
-        "identity-verified service, or in person at a citizen office."
-    ),
-    "too_young": lazy(
-        "This vote has a minimum age of %(age)s years on %(date)s, the day voting closes. According to your "
-        "verified date of birth you will not be old enough on that day."
-    ),
-    "too_young_year": lazy(
-        "This vote has a minimum age of %(age)s years on %(date)s, the day voting closes. Only your year of "
-        "birth is verified, so you count as old enough only if you would be even with a birthday on "
-        "31 December. If you are old enough, please have your date of birth verified in person at a "
-        "citizen office."
-    ),
-    "district_missing": lazy(
-        "This vote is open to residents of certain districts. Please choose your district "
-        "in your account first."
-    ),
-    "district_not_eligible": lazy("This vote is open to residents of other districts only."),
-}
-
-
-def eligibility_problems(process: Process, user: User | None) -> list[str]:
-    """Why ``user`` may not vote in ``process`` (stable codes; empty: eligible)."""
-    if user is None or user.is_deleted or user.is_suspended():
-        return ["account"]
-    problems = []
-    if process.require_verified and not is_verified_resident(user):
-        problems.append("not_verified")
-    if process.min_age:
-        age = verified_age(user, close_date(process))
-        if age is None:
-            problems.append("age_unverified")
-        elif age < process.min_age:
-            problems.append("too_young" if user.verified_birth_date is not None else "too_young_year")
-    districts = eligible_districts(process)
-    if districts:
-        if user.district_id is None:
-            problems.append("district_missing")
-        elif user.district_id not in districts:
-            problems.append("district_not_eligible")
-    return problems
-
-
-def eligibility_message(process: Process, code: str) -> str:
-    return _(
-        ELIGIBILITY_MESSAGES.get(code, ELIGIBILITY_MESSAGES["account"]),
-        age=process.min_age or 0,
-        date=format_day(close_date(process)),
-    )
-
-
-def needs_verification(codes: list[str]) -> bool:
-    """Whether verifying one's residence would solve (part of) the refusal: show the verification link."""
-    return any(code in VERIFY_CODES for code in codes)
-
-
-def scope_allowed(process: Process, user: User, scope: int) -> bool:
-    """The city-wide ballot, and the ballot of the voter's profile district when the process has them."""
-    return scope == 0 or (
-        process.has_district_ballots and user.district_id is not None and user.district_id == scope
-    )
-
-
-def voter_scopes(db: Session, process: Process, user: User | None) -> list[Scope]:
-    """The ballots ``user`` fills in: the city-wide one and, if it exists, their district's."""
-    if user is None:
-        return [s for s in scopes(db, process) if s.id == 0]
-    return [s for s in scopes(db, process) if scope_allowed(process, user, s.id)]
-
 
 # --- selections ------------------------------------------------------------------------------------------
 
@@ -247,7 +142,6 @@ def _link_upsert(dialect: str) -> Any:
 # Built once per dialect: the hot path of every cast (building and keying a statement costs more than
 # running it on SQLite).
 _LINK_UPSERT = {name: _link_upsert(name) for name in ("sqlite", "postgresql")}
-_BALLOT_INSERT = insert(Ballot.__table__).returning(Ballot.__table__.c.id)
 _BALLOT_OF_UID = select(Ballot).where(Ballot.ballot_uid == bindparam("uid"))
 
 
@@ -332,25 +226,40 @@ def cast_ballot(
         ballot.selection, ballot.version = text, ballot.version + 1
         entry_type = "ballot.replaced"
     ballot.updated_at = now
+    head: dict[str, Any] = {}
+
+    def rows(appended: audit.Appended) -> list[audit.Write]:
+        # Written with the entry (one statement on PostgreSQL): a new ballot's row (the object handed back
+        # stays outside the session, nothing reads it back in this unit of work) and the head of the log
+        # right after it, which the receipt names (no head can cover an entry that is not committed yet).
+        head.update(heads.head_values(appended, reason="receipt"))
+        ballot_row = (
+            [] if new_row is None else [audit.Write("ballot", {**new_row, "log_index": appended.index})]
+        )
+        return [*ballot_row, audit.Write("signed_tree_head", head)]
+
     appended = audit.append(
         db,
         log_id=audit.process_log(process.id),
         entry_type=entry_type,
         payload=ballot_payload(ballot, canonical),
         at=now,
+        writes=rows,
     )
     ballot.log_index = appended.index
-    if new_row is not None:
-        # A Core INSERT: the ORM's flush of one new object costs several times the statement. The object
-        # handed back stays outside the session (nothing reads it back in this unit of work).
-        ballot.id = db.execute(_BALLOT_INSERT, {**new_row, "log_index": appended.index}).scalar_one()
-    else:
+    if new_row is None:
         db.add(ballot)
         db.flush()
     from app import metrics  # imported here: the CLI's tally commands need no metrics
 
     metrics.ballot_cast(db, "cast" if entry_type == "ballot.cast" else "replaced")
-    receipt = receipts.receipt_of_append(db, appended)
+    receipt = receipts.receipt_of(
+        log_id=appended.log_id,
+        index=appended.index,
+        entry=appended.entry,
+        leaf=appended.leaf_hash,
+        head=heads.Head(**head),
+    )
     receipt.update(process=process.id, paper=ballot.is_paper)
     return CastResult(ballot, receipt, changed=True)
 
@@ -391,45 +300,81 @@ _CURRENT_BALLOTS = (
 # --- receipts ---------------------------------------------------------------------------------------------
 
 
+def current_receipt(
+    db: Session, *, secret_key: str, process: Process, voter: User, scope: int
+) -> dict[str, Any] | None:
+    """The receipt of the voter's current ballot in ``scope`` (None without one), as ``receipt_for`` makes
+    it: the voter's link, the ballot, its log entry and the newest signed head in one statement. Only when
+    no head covers the entry yet does it take ``receipt_for``'s way (which signs one)."""
+    if voter.id is None:
+        return None
+    log_id = audit.process_log(process.id)
+    params = {
+        "process_id": process.id,
+        "hashed": voter_hash(secret_key, process.id, voter.id),
+        "scope": scope,
+        "log_id": log_id,
+    }
+    row = db.execute(_CURRENT_RECEIPT, params).one_or_none()
+    if row is None:
+        return None
+    index = int(row.log_index or 0)
+    if row.size is None or int(row.size) <= index:
+        ballot = db.execute(_BALLOT_OF_UID, {"uid": row.ballot_uid}).scalar_one()
+        return receipt_for(db, process=process, ballot=ballot)
+    head = heads.Head(**{name: getattr(row, name) for name in _HEAD_FIELDS})
+    data = receipts.receipt_of(
+        log_id=log_id, index=index, entry=bytes(row.entry), leaf=bytes(row.leaf_hash), head=head
+    )
+    data.update(process=process.id, paper=bool(row.is_paper))
+    return data
+
+
+_HEAD_FIELDS = ("log_id", "size", "root", "timestamp", "signature", "key_id", "reason")
+
+
+def _current_receipt_statement() -> Any:
+    ballot, link = Ballot.__table__.c, VoterLink.__table__.c
+    entry, head = LogEntry.__table__.c, SignedTreeHead.__table__.c
+    newest = (
+        select(head.id)
+        .where(head.log_id == bindparam("log_id"))
+        .order_by(head.size.desc(), head.timestamp.desc(), head.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            ballot.ballot_uid,
+            ballot.is_paper,
+            ballot.log_index,
+            entry.entry,
+            entry.leaf_hash,
+            *(head[name] for name in _HEAD_FIELDS),
+        )
+        .select_from(
+            VoterLink.__table__.join(
+                Ballot.__table__,
+                (ballot.ballot_uid == link.ballot_uid) & (ballot.process_id == link.process_id),
+            )
+            .join(LogEntry.__table__, (entry.log_id == bindparam("log_id")) & (entry.idx == ballot.log_index))
+            .outerjoin(SignedTreeHead.__table__, head.id == newest)
+        )
+        .where(
+            link.process_id == bindparam("process_id"),
+            link.voter_hash == bindparam("hashed"),
+            link.scope == bindparam("scope"),
+        )
+    )
+
+
+# Built once: the page after every cast runs it.
+_CURRENT_RECEIPT = _current_receipt_statement()
+
+
 def receipt_for(db: Session, *, process: Process, ballot: Ballot) -> dict[str, Any]:
     """The receipt of the ballot's current version: ballot id, leaf index, entry hash and the signed tree
     head it is in (voting.receipts; signs a head if none covers the entry yet)."""
     data = receipts.receipt(db, log_id=audit.process_log(process.id), index=int(ballot.log_index or 0))
     data.update(process=process.id, paper=ballot.is_paper)
     return data
-
-
-def receipt_head(receipt: dict[str, Any]) -> dict[str, Any]:
-    """The tree head of a receipt as {size, root, timestamp?, signature?} whatever its source's shape."""
-    head = receipt.get("head") or receipt.get("tree_head") or {}
-    if not isinstance(head, dict):
-        head = {}
-    return {
-        "size": head.get("size", head.get("tree_size", receipt.get("tree_size"))),
-        "root": head.get("root", head.get("root_hash", receipt.get("root"))),
-        "timestamp": head.get("timestamp"),
-        "signature": head.get("signature"),
-        "key_id": head.get("key_id"),
-    }
-
-
-def receipt_mail(*, process: Process, receipt: dict[str, Any], check_url: str) -> tuple[str, str]:
-    """Subject and plain-text body of the receipt e-mail (no selection in it: the mail is not secret)."""
-    head = receipt_head(receipt)
-    subject = _("Your ballot receipt: %(title)s", title=process.title)
-    lines = [
-        _("Thank you for voting in “%(title)s”.", title=process.title),
-        "",
-        _("Keep this receipt to check that your ballot is in the public log:"),
-        "",
-        f"{_('Ballot ID')}: {receipt['ballot']}",
-        f"{_('Version')}: {receipt['version']}",
-        f"{_('Leaf index')}: {receipt['index']}",
-        f"{_('Entry hash')}: {receipt['entry_hash']}",
-        f"{_('Tree size')}: {head['size']}",
-        f"{_('Root hash')}: {head['root']}",
-        "",
-        _("You can change your ballot until voting closes; only the last version counts."),
-        check_url,
-    ]
-    return subject, "\n".join(lines)

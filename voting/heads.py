@@ -13,6 +13,7 @@ The signed statement is canonical JSON (``statement``); its format is defined on
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -77,12 +78,26 @@ def sign_head(
 _HEAD_INSERT = insert(SignedTreeHead.__table__)
 
 
-def sign_appended(
-    db: Session, appended: audit.Appended, *, reason: str, key: keys.SigningKey | None = None
-) -> SignedTreeHead:
-    """Sign the log as it is right after ``appended``, an append of this very transaction (which still
-    holds the log's lock, so its size and root are the log's current ones): the same head ``sign_head``
-    would sign, without reading the state and the tree back (the hot path of a ballot's receipt)."""
+@dataclass(frozen=True)
+class Head:
+    """A signed head's fields without the ORM object (what ``head_json`` reads)."""
+
+    log_id: str
+    size: int
+    root: bytes
+    timestamp: dt.datetime
+    signature: bytes
+    key_id: str
+    reason: str
+
+
+def head_values(
+    appended: audit.Appended, *, reason: str, key: keys.SigningKey | None = None
+) -> dict[str, Any]:
+    """The row of a head of the log as it is right after ``appended``, signed now: the same head
+    ``sign_head`` would sign, without reading the state and the tree back. Only for an append of the
+    caller's transaction, which still holds the log's lock (so its size and root are the log's current
+    ones) and writes the row (``sign_appended``, or ``audit.append(…, writes=…)``)."""
     if reason not in REASONS:
         raise ValueError(f"unknown reason {reason!r}; one of {', '.join(REASONS)}")
     if len(appended.root) != 32:
@@ -90,7 +105,7 @@ def sign_appended(
     key = key or keys.signing_key()
     timestamp = utcnow()
     size = appended.index + 1
-    values = dict(
+    return dict(
         log_id=appended.log_id,
         size=size,
         root=appended.root,
@@ -101,6 +116,14 @@ def sign_appended(
         key_id=key.key_id,
         reason=reason,
     )
+
+
+def sign_appended(
+    db: Session, appended: audit.Appended, *, reason: str, key: keys.SigningKey | None = None
+) -> SignedTreeHead:
+    """Sign and store the head of the log right after ``appended``, an append of this very transaction
+    (``head_values``)."""
+    values = head_values(appended, reason=reason, key=key)
     # A Core INSERT on the table, built once: the ORM-enabled insert's bulk machinery costs more than the
     # statement.
     db.execute(_HEAD_INSERT, values)
@@ -184,7 +207,7 @@ def ensure_head(
     return sign_head(db, log_id=log_id, reason=reason, key=key)
 
 
-def head_json(head: SignedTreeHead) -> dict[str, Any]:
+def head_json(head: SignedTreeHead | Head) -> dict[str, Any]:
     """The published form of a head (hex for bytes, ISO 8601 UTC timestamp)."""
     return {
         "log": head.log_id,

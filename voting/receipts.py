@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
+from app.i18n import gettext as _
 from voting import audit, heads, keys
 from voting.merkle import leaf_hash, verify_consistency, verify_inclusion
-from voting.models import Ballot, LogEntry
+from voting.models import Ballot, LogEntry, Process
 
 FORMAT = "mitmachen/receipt/v1"
 BALLOT_TYPES = ("ballot.cast", "ballot.replaced")
@@ -95,6 +96,42 @@ def _entry(db: Session, log_id: str, index: int) -> LogEntry | None:
 
 
 _ENTRY = select(LogEntry).where(LogEntry.log_id == bindparam("log_id"), LogEntry.idx == bindparam("idx"))
+
+
+def receipt_head(receipt: dict[str, Any]) -> dict[str, Any]:
+    """The tree head of a receipt as {size, root, timestamp?, signature?} whatever its source's shape."""
+    head = receipt.get("head") or receipt.get("tree_head") or {}
+    if not isinstance(head, dict):
+        head = {}
+    return {
+        "size": head.get("size", head.get("tree_size", receipt.get("tree_size"))),
+        "root": head.get("root", head.get("root_hash", receipt.get("root"))),
+        "timestamp": head.get("timestamp"),
+        "signature": head.get("signature"),
+        "key_id": head.get("key_id"),
+    }
+
+
+def receipt_mail(*, process: Process, receipt: dict[str, Any], check_url: str) -> tuple[str, str]:
+    """Subject and plain-text body of the receipt e-mail (no selection in it: the mail is not secret)."""
+    head = receipt_head(receipt)
+    subject = _("Your ballot receipt: %(title)s", title=process.title)
+    lines = [
+        _("Thank you for voting in “%(title)s”.", title=process.title),
+        "",
+        _("Keep this receipt to check that your ballot is in the public log:"),
+        "",
+        f"{_('Ballot ID')}: {receipt['ballot']}",
+        f"{_('Version')}: {receipt['version']}",
+        f"{_('Leaf index')}: {receipt['index']}",
+        f"{_('Entry hash')}: {receipt['entry_hash']}",
+        f"{_('Tree size')}: {head['size']}",
+        f"{_('Root hash')}: {head['root']}",
+        "",
+        _("You can change your ballot until voting closes; only the last version counts."),
+        check_url,
+    ]
+    return subject, "\n".join(lines)
 
 
 # --- parsing what a visitor pasted or typed ---------------------------------------------------------------

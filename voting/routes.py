@@ -279,10 +279,12 @@ def _my_receipt(request: Request, db: Session) -> tuple[Process, Scope, dict[str
     process = _process(request, db)
     user = require(request, "account.view")
     scope = _scope(request, db, process)
-    mine = ballots.current_ballots(db, secret_key=_secret(request), process=process, voter=user).get(scope.id)
-    if mine is None:
+    receipt = ballots.current_receipt(
+        db, secret_key=_secret(request), process=process, voter=user, scope=scope.id
+    )
+    if receipt is None:
         raise HTTPException(404)
-    return process, scope, ballots.receipt_for(db, process=process, ballot=mine)
+    return process, scope, receipt
 
 
 @view

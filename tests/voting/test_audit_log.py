@@ -100,3 +100,45 @@ def test_concurrent_appenders_keep_one_tree(db):
             select(func.count()).select_from(LogEntry).where(LogEntry.log_id == "p")
         ).scalar_one()
         assert count == 80
+
+
+def test_rows_written_with_an_append_land_with_it_or_not_at_all(db):
+    """``append(writes=…)``: the rows named from the append (a head of the log right after it) are stored
+    with the entry, in one statement on PostgreSQL; when one of them is refused, the transaction writes
+    nothing at all (entry, subtrees, state, rows)."""
+    from voting import heads
+    from voting.models import LogNode, SignedTreeHead
+
+    _append_many(db, "w", 3)
+    with new_session(db.engine, write=True) as s:
+        appended = audit.append(
+            s,
+            log_id="w",
+            entry_type="test.entry",
+            payload={"n": 3},
+            writes=lambda a: [audit.Write("signed_tree_head", heads.head_values(a, reason="receipt"))],
+        )
+        s.commit()
+    with new_session(db.engine) as s:
+        assert audit.size(s, "w") == 4 and appended.index == 3
+        assert audit.root(s, "w") == appended.root
+        head = heads.latest_head(s, "w")
+        assert head is not None and head.size == 4 and bytes(head.root) == appended.root
+        assert audit.prove_inclusion(s, "w", 3, 4)  # the completed subtrees were stored
+        nodes = s.execute(select(func.count()).select_from(LogNode).where(LogNode.log_id == "w")).scalar()
+
+    def broken(a):
+        return [audit.Write("signed_tree_head", {**heads.head_values(a, reason="receipt"), "root": None})]
+
+    with new_session(db.engine, write=True) as s, pytest.raises(Exception):  # noqa: B017 - the driver's NOT NULL error
+        audit.append(s, log_id="w", entry_type="test.entry", payload={"n": 4}, writes=broken)
+        s.commit()
+    with new_session(db.engine) as s:
+        assert audit.size(s, "w") == 4
+        assert (
+            s.execute(select(func.count()).select_from(LogEntry).where(LogEntry.log_id == "w")).scalar() == 4
+        )
+        again = s.execute(select(func.count()).select_from(LogNode).where(LogNode.log_id == "w")).scalar()
+        assert again == nodes
+        count = select(func.count()).select_from(SignedTreeHead).where(SignedTreeHead.log_id == "w")
+        assert s.execute(count).scalar() == 1

@@ -441,6 +441,49 @@ def test_receipt_names_a_provable_log_entry(db, voting_app, make_user):
     assert mine[0].ballot_uid == receipt["ballot"]
 
 
+def test_current_receipt_is_the_receipt_of_the_current_ballot(db, voting_app, make_user):
+    """The page after a cast reads the receipt in one statement: the same receipt ``receipt_for`` makes
+    (a replaced ballot: its latest version, under the newest head); with no head covering the entry, it
+    signs one, as ``receipt_for`` does; none for a voter without a ballot in that scope."""
+    from voting import heads
+    from voting.models import SignedTreeHead
+
+    process = make_process(db)
+    user, other = make_user(), make_user()
+    ids = project_ids(db, process)
+    cast(db, voting_app, process, user, ids[:1])
+    cast(db, voting_app, process, user, ids[1:3])  # replaced: version 2
+    cast(db, voting_app, process, other, ids[:2])  # a newer head than the user's own
+    secret = secret_of(voting_app)
+
+    def both(s):
+        fresh = reload(db, process)
+        mine = ballots.current_ballots(s, secret_key=secret, process=fresh, voter=user)[0]
+        one = ballots.current_receipt(s, secret_key=secret, process=fresh, voter=user, scope=0)
+        return one, ballots.receipt_for(s, process=fresh, ballot=mine)
+
+    with new_session(db.engine) as s:
+        one, reference = both(s)
+        assert one == reference
+        assert one["version"] == 2 and one["head"]["size"] == audit.size(s, audit.process_log(process.id))
+        assert (
+            ballots.current_receipt(s, secret_key=secret, process=reload(db, process), voter=user, scope=7)
+            is None
+        )
+        assert (
+            ballots.current_receipt(
+                s, secret_key=secret, process=reload(db, process), voter=make_user(), scope=0
+            )
+            is None
+        )
+    with new_session(db.engine, write=True) as s:
+        s.execute(SignedTreeHead.__table__.delete())
+        one, reference = both(s)
+        assert one == reference and one["head"]["reason"] == "receipt"
+        assert heads.count_heads(s, audit.process_log(process.id)) == 1  # signed once, then reused
+        s.commit()
+
+
 def test_no_ballot_without_tally_run_leak(db, voting_app, make_user):
     """Ballot rows hold no voter reference at all (columns), and tally runs are queued only at close."""
     assert not {"user_id", "voter_id", "voter_hash"} & set(Ballot.__table__.columns.keys())

@@ -83,3 +83,72 @@ def test_idle_connections_are_pinged_and_replaced_when_dead(pg, monkeypatch):
         assert len(pings) == 1
     finally:
         engine.dispose()
+
+
+def _status(session):
+    return session.connection().connection.dbapi_connection.info.transaction_status.name
+
+
+def test_a_read_runs_without_a_transaction_until_it_writes(pg):
+    """A read's unit of work on PostgreSQL sends no BEGIN for its plain SELECTs (each sees its own snapshot
+    under READ COMMITTED anyway); its first write or locking read opens a transaction, which the session's
+    commit or rollback ends, so its writes stay atomic."""
+    from sqlalchemy import func, select
+
+    from app.database import needs_transaction, new_session, utcnow
+    from app.models import RateLimitEvent
+
+    count = select(func.count()).select_from(RateLimitEvent).where(RateLimitEvent.key.like("lazy:%"))
+    with new_session(pg.engine) as s:
+        assert s.execute(count).scalar() == 0
+        assert _status(s) == "IDLE"  # no BEGIN was sent
+        s.execute(RateLimitEvent.__table__.insert(), [{"key": "lazy:1", "at": utcnow()}])
+        assert _status(s) == "INTRANS"
+        s.execute(RateLimitEvent.__table__.insert(), [{"key": "lazy:2", "at": utcnow()}])
+        s.rollback()  # both writes go
+    with new_session(pg.engine) as s:
+        assert s.execute(count).scalar() == 0
+        s.execute(RateLimitEvent.__table__.insert(), [{"key": "lazy:3", "at": utcnow()}])
+        s.commit()
+    with new_session(pg.engine) as s:
+        assert s.execute(count).scalar() == 1
+        s.execute(select(RateLimitEvent.id).where(RateLimitEvent.key == "lazy:3").with_for_update())
+        assert _status(s) == "INTRANS"  # the row lock lasts until the end of the unit of work
+        s.rollback()
+    with new_session(pg.engine) as s:
+        rows = s.execute(select(RateLimitEvent.id).execution_options(yield_per=10))  # DECLARE … CURSOR
+        assert rows.all() and _status(s) == "INTRANS"
+        s.rollback()
+    with new_session(pg.engine, write=True) as s:
+        s.execute(select(RateLimitEvent.id).limit(1))
+        assert _status(s) == "INTRANS"  # a write's unit of work begins as before
+        s.execute(RateLimitEvent.__table__.delete().where(RateLimitEvent.key.like("lazy:%")))
+        s.commit()
+    # plain reads, a column whose name merely contains the words; a literal "for update" would count (it
+    # only costs a BEGIN)
+    assert not needs_transaction("  select 1")
+    assert not needs_transaction("SELECT information, updated_for FROM t")
+    for statement in (
+        "SELECT 1 FROM t FOR UPDATE",
+        "select 1 for share",
+        "SELECT 1 FOR NO KEY UPDATE",
+        "WITH x AS (INSERT INTO t VALUES (1)) SELECT 1",
+        "UPDATE t SET a = 1",
+        "SAVEPOINT s",
+    ):
+        assert needs_transaction(statement), statement
+
+
+def test_the_audit_logs_own_statements_open_the_transaction(pg):
+    """voting/audit.py writes on the driver's cursor, past SQLAlchemy's events: it opens the transaction
+    itself, so an append in a read's unit of work is rolled back with it."""
+    from app.database import new_session
+    from voting import audit
+
+    with new_session(pg.engine) as s:
+        assert audit.size(s, "lazy") == 0 and _status(s) == "IDLE"
+        audit.append(s, log_id="lazy", entry_type="test.entry", payload={})
+        assert _status(s) == "INTRANS"
+        s.rollback()
+    with new_session(pg.engine) as s:
+        assert audit.size(s, "lazy") == 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -99,40 +98,7 @@ def make_engine(settings: Settings) -> Engine:
         connect_args["cursor_factory"] = DescribedCursor
     engine = create_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
     ping_after_idle(engine)
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _begin_before_write(conn, cursor, statement, _parameters, _context, _executemany) -> None:
-        # A server-side cursor (``yield_per``: psycopg wraps the SELECT in DECLARE) needs one in any case.
-        server_side = getattr(cursor, "name", None) is not None
-        open_transaction(conn.connection.dbapi_connection, None if server_side else statement)
-
     return engine
-
-
-READ_OPTIONS = {"isolation_level": "AUTOCOMMIT"}  # a read's unit of work on PostgreSQL (``new_session``)
-_LOCKING_READ = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
-
-
-def needs_transaction(statement: str) -> bool:
-    """Whether a statement must run inside a transaction block: everything but a plain SELECT (a write, a
-    WITH query, a savepoint) and a SELECT that takes row locks (they last until the transaction ends)."""
-    head = statement.lstrip()[:6].upper()
-    return head != "SELECT" or _LOCKING_READ.search(statement) is not None
-
-
-def open_transaction(dbapi_conn: Any, statement: str | None = None) -> None:
-    """Begin a transaction on a PostgreSQL connection of a read's unit of work (autocommit so far) before
-    ``statement`` (None: in any case). A unit of work that only reads runs without BEGIN and COMMIT:
-    under READ COMMITTED each statement sees its own snapshot anyway, so the two round trips bought
-    nothing. Its first write or locking read opens the transaction that the session's commit (or rollback)
-    ends, so its writes stay atomic. Connections in a transaction already are left alone."""
-    if not getattr(dbapi_conn, "autocommit", False) or dbapi_conn.info.transaction_status != _PG_IDLE:
-        return
-    if statement is None or needs_transaction(statement):
-        dbapi_conn.execute("BEGIN")
-
-
-_PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE (not imported: SQLite installs need no psycopg)
 
 
 PING_AFTER_IDLE = 1.0  # seconds
@@ -218,8 +184,6 @@ def new_session(engine: Engine, *, write: bool = False) -> Session:
     if write:
         session.info[WRITE_OPTION] = True
         session.connection(execution_options={WRITE_OPTION: True})
-    elif engine.dialect.name == "postgresql":
-        session.connection(execution_options=READ_OPTIONS)  # no BEGIN until it writes (open_transaction)
     return session
 
 

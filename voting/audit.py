@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app.database import open_transaction, utcnow
+from app.database import utcnow
 from voting.merkle import (  # noqa: F401  (re-exported: the stable interface of ../shared/DESIGN.md)
     EMPTY_ROOT,
     CompactRange,
@@ -135,10 +135,7 @@ def _cursor(db: Session) -> tuple[Any, _Statements]:
         if name not in ("sqlite", "postgresql"):
             raise LogError(f"the audit log supports SQLite and PostgreSQL, not {name}")
         _statements[name] = _Statements(name)
-    dbapi_conn = conn.connection.dbapi_connection
-    if name == "postgresql":
-        open_transaction(dbapi_conn)  # SQLAlchemy's events do not see these statements
-    return dbapi_conn.cursor(), _statements[name]
+    return conn.connection.dbapi_connection.cursor(), _statements[name]
 
 
 def _locked_row(cur: Any, sql: _Statements, log_id: str) -> tuple[int, str]:

@@ -5,16 +5,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
+from starlette.background import BackgroundTask, BackgroundTasks
+from starlette.responses import Response
 
-from app.database import utcnow
+from app.database import new_session, utcnow
 from app.models import User, UserSession
 from app.security import new_token, token_digest
 from app.settings import Settings
 
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
+log = logging.getLogger("mitmachen.sessions")
 
 
 def start_session(db: Session, session: dict, user: User, user_agent: str = "") -> UserSession:
@@ -106,3 +112,45 @@ def active_sessions(db: Session, user_id: int) -> list[UserSession]:
             .order_by(UserSession.last_seen_at.desc())
         ).scalars()
     )
+
+
+def defer_touch(db: Session) -> tuple[int, Any] | None:
+    """Take the session's "last seen" touch (``load_user``, once a minute) out of a read's transaction.
+
+    A GET runs in a read transaction; a write in it has to upgrade to SQLite's write lock, which fails at
+    once (SQLITE_BUSY_SNAPSHOT) when another writer committed meanwhile, or waits behind every queued
+    writer: under voting load signed-in page views answered 503. The touch is done after the response
+    instead (``touch_after``); returns (session id, new time) when there was one."""
+    for obj in list(db.dirty):
+        if not isinstance(obj, UserSession):
+            continue
+        state = inspect(obj)
+        changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+        if changed != {"last_seen_at"}:
+            continue
+        history = state.attrs.last_seen_at.history
+        if not history.deleted:
+            continue
+        set_committed_value(obj, "last_seen_at", history.deleted[0])
+        return int(obj.id), history.added[0]
+    return None
+
+
+def touch_after(response: Response, engine: Any, session_id: int, when: Any) -> None:
+    """Record the deferred touch in its own short write transaction once the response is sent (best
+    effort: a failure only means the next request touches again)."""
+
+    def touch() -> None:
+        try:
+            with new_session(engine, write=True) as db:
+                db.execute(
+                    update(UserSession)
+                    .where(UserSession.id == session_id, UserSession.last_seen_at < when)
+                    .values(last_seen_at=when)
+                )
+                db.commit()
+        except Exception:  # noqa: BLE001 - best effort, see above
+            log.debug("session touch failed", exc_info=True)
+
+    task = BackgroundTask(touch)
+    response.background = BackgroundTasks([response.background, task]) if response.background else task

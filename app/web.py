@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import logging
 import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
 import jinja2
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from app import i18n, pagecache
@@ -36,82 +32,22 @@ from app.database import new_session
 from app.models import Page, User
 from app.permissions import LoginRequired, can_user
 from app.ratelimit import RateLimited
-from app.sanitize import render_markdown
 from app.security import MAX_FORM_FIELDS, PARSED_FORM_KEY, SAFE_METHODS, csrf_token
-from app.sessions import load_user
-from app.settings import ROOT, Settings
+from app.sessions import defer_touch, load_user, touch_after
+from app.settings import Settings
+from app.templating import (  # noqa: F401 (re-exported: app.main and the tests import them from here)
+    STATIC_DIR,
+    TEMPLATES_DIR,
+    CachedStaticFiles,
+    make_templates,
+    markdown_filter,
+    static_url,
+)
 
 log = logging.getLogger("mitmachen.web")
 
-TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 Handler = Callable[[Request, Session], Response]
 NO_STORE_PREFIXES = ("/account", "/admin", "/login", "/register", "/password")
-
-
-def _raw_gettext(message: str) -> str:
-    return i18n._catalogue().gettext(message)
-
-
-def _raw_ngettext(singular: str, plural: str, n: int) -> str:
-    return i18n._catalogue().ngettext(singular, plural, n)
-
-
-@functools.cache
-def _static_digest(path: str) -> str:
-    full = (STATIC_DIR / path).resolve()
-    if STATIC_DIR not in full.parents or not full.is_file():
-        raise ValueError(f"no static file {path!r}")
-    return hashlib.sha256(full.read_bytes()).hexdigest()[:12]
-
-
-def static_url(path: str) -> str:
-    return f"/static/{path}?v={_static_digest(path)}"
-
-
-class CachedStaticFiles(StaticFiles):
-    """Static files with cache headers: versioned URLs (``?v=``) are immutable for a year."""
-
-    def file_response(self, full_path, stat_result, scope, status_code=200) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        versioned = b"v=" in scope.get("query_string", b"")
-        response.headers["Cache-Control"] = (
-            "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"
-        )
-        return response
-
-
-def markdown_filter(text: str) -> Markup:
-    """Markdown rendered with raw HTML off and sanitised by nh3: the only ``Markup`` from user text."""
-    return Markup(render_markdown(text))  # noqa: S704 nh3-sanitised output
-
-
-def make_templates() -> Jinja2Templates:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-        autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_callables(_raw_gettext, _raw_ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(
-        static_url=static_url,
-        format_dt=i18n.format_dt,
-        format_day=i18n.format_day,
-        format_number=i18n.format_number,
-        format_cents=i18n.format_cents,
-        locale_names=i18n.LOCALE_NAMES,
-    )
-    env.filters.update(
-        dt=i18n.format_dt,
-        day=i18n.format_day,
-        number=i18n.format_number,
-        cents=i18n.format_cents,
-        markdown=markdown_filter,
-    )
-    return Jinja2Templates(env=env)
 
 
 @jinja2.pass_context
@@ -253,58 +189,6 @@ def unavailable_page(request: Request, exc: BaseException | None = None) -> Resp
         )
 
 
-def _defer_touch(db: Session) -> tuple[int, Any] | None:
-    """Take the session's "last seen" touch (``load_user``, once a minute) out of a read's transaction.
-
-    A GET runs in a read transaction; a write in it has to upgrade to SQLite's write lock, which fails at
-    once (SQLITE_BUSY_SNAPSHOT) when another writer committed meanwhile, or waits behind every queued
-    writer: under voting load signed-in page views answered 503. The touch is done after the response
-    instead (``_touch_after``); returns (session id, new time) when there was one."""
-    from sqlalchemy import inspect
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    from app.models import UserSession
-
-    for obj in list(db.dirty):
-        if not isinstance(obj, UserSession):
-            continue
-        state = inspect(obj)
-        changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
-        if changed != {"last_seen_at"}:
-            continue
-        history = state.attrs.last_seen_at.history
-        if not history.deleted:
-            continue
-        set_committed_value(obj, "last_seen_at", history.deleted[0])
-        return int(obj.id), history.added[0]
-    return None
-
-
-def _touch_after(response: Response, engine: Any, session_id: int, when: Any) -> None:
-    """Record the deferred touch in its own short write transaction once the response is sent (best
-    effort: a failure only means the next request touches again)."""
-    from starlette.background import BackgroundTask, BackgroundTasks
-
-    def touch() -> None:
-        from sqlalchemy import update
-
-        from app.models import UserSession
-
-        try:
-            with new_session(engine, write=True) as db:
-                db.execute(
-                    update(UserSession)
-                    .where(UserSession.id == session_id, UserSession.last_seen_at < when)
-                    .values(last_seen_at=when)
-                )
-                db.commit()
-        except Exception:  # noqa: BLE001 - best effort, see above
-            log.debug("session touch failed", exc_info=True)
-
-    task = BackgroundTask(touch)
-    response.background = BackgroundTasks([response.background, task]) if response.background else task
-
-
 def _run(handler: Handler, request: Request, deferred_write: bool = False) -> Response:
     reading = request.method in SAFE_METHODS
     saved = dict(request.session) if reading and "session" in request.scope else None
@@ -352,7 +236,7 @@ def _unit_of_work(
         request.state.db = db
         try:
             user = load_user(db, request.session, settings_of(request))
-            touch = _defer_touch(db) if reading else None
+            touch = defer_touch(db) if reading else None
             request.state.user = user
             i18n.set_locale(choose_locale(request, user))
             try:
@@ -381,7 +265,7 @@ def _unit_of_work(
                 )
             db.commit()
             if touch is not None:
-                _touch_after(response, engine, *touch)
+                touch_after(response, engine, *touch)
             return response
         except BaseException:
             try:

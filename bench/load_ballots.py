@@ -299,7 +299,9 @@ class Connection:
         self, method: str, path: str, *, cookie: str = "", form: dict[str, str] | None = None
     ) -> Answer:
         try:
-            return await asyncio.wait_for(self._request(method, path, cookie, form), self.timeout)
+            # asyncio.timeout, not wait_for: no extra task per request (the generator shares the two cores)
+            async with asyncio.timeout(self.timeout):
+                return await self._request(method, path, cookie, form)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             self.close()
             raise HTTPError(f"{type(exc).__name__}: {exc}") from exc

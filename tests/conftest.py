@@ -207,8 +207,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def smtp_server():
+    import logging
+
     from aiosmtpd.controller import Controller
 
+    # The sink's thread logs every connection at INFO, also after a test's captured stream was closed
+    # ("--- Logging error --- I/O operation on closed file" in the output): its warnings are enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     box = Mailbox()
     port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)

@@ -95,7 +95,7 @@ class _Statements:
             f"UPDATE log_state SET size = {p}, compact_range = {p}, updated_at = {p} WHERE log_id = {p}"  # noqa: S608
         )
         self.naive_utc = dialect == "sqlite"  # what app.database.UTCDateTime stores on SQLite
-        self.combined = dialect == "postgresql"  # one statement for the writes of an append (``_write``)
+        self.combined = dialect == "postgresql"  # one statement for the writes of an append (``_append``)
 
     def time(self, moment: dt.datetime) -> dt.datetime | str:
         if self.naive_utc:

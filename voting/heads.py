@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from app.database import utcnow
@@ -75,9 +75,6 @@ def sign_head(
     return head
 
 
-_HEAD_INSERT = insert(SignedTreeHead.__table__)
-
-
 @dataclass(frozen=True)
 class Head:
     """A signed head's fields without the ORM object (what ``head_json`` reads)."""
@@ -97,7 +94,7 @@ def head_values(
     """The row of a head of the log as it is right after ``appended``, signed now: the same head
     ``sign_head`` would sign, without reading the state and the tree back. Only for an append of the
     caller's transaction, which still holds the log's lock (so its size and root are the log's current
-    ones) and writes the row (``sign_appended``, or ``audit.append(…, writes=…)``)."""
+    ones) and writes the row (``audit.append(…, writes=…)``)."""
     if reason not in REASONS:
         raise ValueError(f"unknown reason {reason!r}; one of {', '.join(REASONS)}")
     if len(appended.root) != 32:
@@ -116,18 +113,6 @@ def head_values(
         key_id=key.key_id,
         reason=reason,
     )
-
-
-def sign_appended(
-    db: Session, appended: audit.Appended, *, reason: str, key: keys.SigningKey | None = None
-) -> SignedTreeHead:
-    """Sign and store the head of the log right after ``appended``, an append of this very transaction
-    (``head_values``)."""
-    values = head_values(appended, reason=reason, key=key)
-    # A Core INSERT on the table, built once: the ORM-enabled insert's bulk machinery costs more than the
-    # statement.
-    db.execute(_HEAD_INSERT, values)
-    return SignedTreeHead(**values)
 
 
 def latest_head(db: Session, log_id: str) -> SignedTreeHead | None:

@@ -63,17 +63,6 @@ def receipt(db: Session, *, log_id: str, index: int, key: keys.SigningKey | None
     )
 
 
-def receipt_of_append(
-    db: Session, appended: audit.Appended, *, key: keys.SigningKey | None = None
-) -> dict[str, Any]:
-    """The receipt of a ballot entry appended in this transaction: a head of the log right after it is
-    signed at once (no head can cover an entry that is not committed yet), nothing is read back."""
-    head = heads.sign_appended(db, appended, reason="receipt", key=key)
-    return receipt_of(
-        log_id=appended.log_id, index=appended.index, entry=appended.entry, leaf=appended.leaf_hash, head=head
-    )
-
-
 def receipt_of(*, log_id: str, index: int, entry: bytes, leaf: bytes, head: Any) -> dict[str, Any]:
     """The receipt's fields from the entry's bytes, its leaf hash and a signed head that covers it."""
     decoded = audit.decode(entry)

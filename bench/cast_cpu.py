@@ -120,13 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ballots", type=int, default=3000, help="residents (default 3000)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the measured requests")
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("TEST_DATABASE_URL")
-        or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        help="PostgreSQL server to create a temporary database on (with --db postgresql)",
-    )
+    load_ballots.add_database_arguments(parser)
     args = parser.parse_args(argv)
     if not WARM_UP < args.ballots <= MAX_BALLOTS:
         print(f"--ballots must be {WARM_UP + 1} to {MAX_BALLOTS}", file=sys.stderr)

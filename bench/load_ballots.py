@@ -660,17 +660,23 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    from bench.pages import Server, free_port
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--db sqlite|postgresql`` and ``--database-url`` (the PostgreSQL server a temporary database is
+    created on; also used by bench/cast_cpu.py)."""
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("TEST_DATABASE_URL")
         or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        help="PostgreSQL server to create the load database on (with --db postgresql)",
+        help="PostgreSQL server to create a temporary database on (with --db postgresql)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.pages import Server, free_port
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_database_arguments(parser)
     parser.add_argument("--ballots", type=int, default=20_000, help="residents, one ballot each (20000)")
     parser.add_argument("--concurrency", type=int, default=64, help="connections in total (64)")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes (2)")

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +23,7 @@ from voting import imports
 from voting.admin_common import MAX_ID, _districts, _staff_process, _themes
 from voting.admin_forms import ProjectForm
 from voting.models import Process, Project
+from voting.routes_common import _process_row
 
 
 def _theme_rows(db: Session) -> list[tuple[int, str, str]]:
@@ -116,11 +116,7 @@ def _project_action(
 
 
 def _project(request: Request, db: Session, process: Process) -> Project:
-    pid = request.path_params["project_id"]
-    project = db.get(Project, pid) if pid <= MAX_ID else None
-    if project is None or project.process_id != process.id:
-        raise HTTPException(404)
-    return project
+    return _process_row(db, Project, process, request.path_params["project_id"])
 
 
 @view

@@ -23,6 +23,15 @@ def _process(request: Request, db: Session) -> Process:
     return process
 
 
+def _process_row(db: Session, model: Any, process: Process, row_id: int) -> Any:
+    """The row ``row_id`` of ``model`` (a project, a paper ballot) if it belongs to ``process``, else 404.
+    Path ids are at most 9 digits (app/__init__.py, ``DatabaseIdConvertor``), so the lookup cannot overflow."""
+    row = db.get(model, row_id)
+    if row is None or row.process_id != process.id:
+        raise HTTPException(404)
+    return row
+
+
 def _scope(request: Request, db: Session, process: Process, value: Any = None) -> Scope:
     all_scopes = lifecycle.scopes(db, process)
     raw = value if value is not None else request.query_params.get("scope", "0")

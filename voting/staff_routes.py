@@ -27,7 +27,7 @@ from voting.forms import BallotInput, ConfirmForm, PaperForm
 from voting.lifecycle import LifecycleError, Phase, Scope
 from voting.models import PaperBallot, Process
 from voting.permissions import PaperTarget
-from voting.routes_common import _process, _scope
+from voting.routes_common import _process, _process_row, _scope
 
 # --- staff: lifecycle ------------------------------------------------------------------------------------
 
@@ -185,10 +185,7 @@ def paper_page(request: Request, db: Session) -> Response:
 
 
 def _paper_entry(request: Request, db: Session, process: Process) -> PaperBallot:
-    entry = db.get(PaperBallot, request.path_params["paper_id"])
-    if entry is None or entry.process_id != process.id:
-        raise HTTPException(404)
-    return entry
+    return _process_row(db, PaperBallot, process, request.path_params["paper_id"])
 
 
 @view

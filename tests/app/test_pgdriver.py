@@ -1,5 +1,6 @@
 """PostgreSQL's engine: the cursor's cached ``description`` (app/pgdriver.py) answers exactly as psycopg's,
-and pooled connections are pinged only after sitting idle (app/database.py, ``ping_after_idle``)."""
+pooled connections are pinged only after sitting idle (app/database.py, ``ping_after_idle``), and replaced
+once they are ``RECYCLE_SECONDS`` old, so that their prepared statements are planned again."""
 
 from __future__ import annotations
 
@@ -81,5 +82,34 @@ def test_idle_connections_are_pinged_and_replaced_when_dead(pg, monkeypatch):
         with engine.connect() as conn:  # pinged, found dead, replaced: the statement just works
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != first_pid
         assert len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+def test_old_connections_are_replaced_so_statements_are_planned_again(pg, monkeypatch):
+    """A prepared statement keeps the generic plan PostgreSQL made for the tables as they were then; a
+    pooled connection is therefore replaced once it is RECYCLE_SECONDS old, and the new one prepares and
+    plans its statements afresh."""
+    import time
+
+    from app.settings import Settings
+
+    monkeypatch.setattr(database, "RECYCLE_SECONDS", 1)
+    engine = database.make_engine(Settings(environment="development", database_url=pg.url))
+    prepared = text("SELECT count(*) FROM pg_prepared_statements")
+    try:
+        with engine.connect() as conn:
+            first_pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            for _ in range(8):  # psycopg prepares a statement once it has run it five times
+                conn.execute(text("SELECT id FROM user_session WHERE token_hash = :t"), {"t": "x"}).all()
+            assert conn.execute(prepared).scalar() >= 1
+            conn.commit()  # as a unit of work ends (a rollback would make psycopg forget them)
+        with engine.connect() as conn:  # young: the same connection, its statements still prepared
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == first_pid
+            assert conn.execute(prepared).scalar() >= 1
+        time.sleep(1.2)
+        with engine.connect() as conn:  # old: replaced, nothing prepared yet
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != first_pid
+            assert conn.execute(prepared).scalar() == 0
     finally:
         engine.dispose()

@@ -53,8 +53,11 @@ _INFO_KEY = "mitmachen_outbox"
 WAKE_KEY = "mitmachen_outbox_wake"  # set in session.info: wake the loops after the commit
 
 
+_HOST = socket.gethostname()[:30]  # read once: every request makes a reservation name
+
+
 def _worker_name() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> float:

@@ -12,6 +12,7 @@ Who may vote: voting/eligibility.py.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -111,8 +112,10 @@ class CastResult:
     changed: bool  # False: the same selection again (nothing new logged)
 
 
+@functools.lru_cache(maxsize=256)
 def link_key(secret_key: str, process_id: int) -> bytes:
-    """The per-process key of the voter links, derived from the app secret."""
+    """The per-process key of the voter links, derived from the app secret (kept per worker: every cast and
+    every receipt needs it)."""
     return hmac.new(
         secret_key.encode(), f"mitmachen voter link {process_id}".encode(), hashlib.sha256
     ).digest()

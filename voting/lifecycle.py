@@ -23,7 +23,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, bindparam, delete, func, select
 from sqlmodel import Session
 
 from app.database import utcnow
@@ -154,6 +154,14 @@ def lock(db: Session, process: Process, *, shared: bool = False) -> Process:
     return locked
 
 
+# Built once (every cast runs one): the process row under a share (True) or an exclusive (False) lock.
+_LOCKED_PROCESS = {
+    shared: select(Process)
+    .where(Process.id == bindparam("process_id"))
+    .with_for_update(read=shared)
+    .execution_options(populate_existing=True)
+    for shared in (True, False)
+}
 _LOCKS = "voting.process_locks"  # db.info: (transaction, {process id: shared?}) of the row locks held
 
 
@@ -171,8 +179,7 @@ def lock_id(db: Session, process_id: int, *, shared: bool = False) -> Process | 
             found = db.get(Process, process_id)  # from the identity map: no statement
             if found is not None:
                 return found
-    stmt = select(Process).where(Process.id == process_id).with_for_update(read=shared)
-    process = db.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    process = db.execute(_LOCKED_PROCESS[shared], {"process_id": process_id}).scalar_one_or_none()
     if process is not None:
         tx = db.get_transaction()
         if held is None or held[0] is not tx:

@@ -23,9 +23,9 @@ What it does:
    (through the voter links, whose keyed hashes the script recomputes), the number of ballots, voter links
    and ``ballot.cast`` log entries agree, the log indices are contiguous, no answer was a 5xx, and the
    audit bundle (``mitmachen log bundle``) passes ``mitmachen verify`` (exit 0);
-5. prints ballots/s, p50/p90/p99 latency of the cast request, the servers' CPU time per ballot and the
-   errors. Exit status 0 when every check passed (the throughput goal is reported, not enforced, because
-   the machine may be shared), 1 otherwise.
+5. prints ballots/s, p50/p90/p99 latency of the cast request, the servers' CPU time per ballot (and the
+   PostgreSQL server's, when it runs on this machine) and the errors. Exit status 0 when every check
+   passed (the throughput goal is reported, not enforced, because the machine may be shared), 1 otherwise.
 
 A PostgreSQL run creates ``mitmachen_load_<pid>`` on the server of ``--database-url`` (default: $TEST_DATABASE_URL
 or postgresql+psycopg://postgres@127.0.0.1:5432/postgres) and drops it at the end (``--keep`` keeps it).
@@ -222,6 +222,27 @@ def create_pg_database(admin_url: str, name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def local_postmaster(url: str) -> int | None:
+    """The process id of the PostgreSQL server behind ``url`` when it runs on this machine and its
+    processes can be read here (the parent of this connection's backend), else None."""
+    from sqlalchemy import create_engine, make_url, text
+
+    if make_url(url).host not in (None, "", "127.0.0.1", "localhost", "::1"):
+        return None
+    engine = create_engine(make_url(url))
+    try:
+        with engine.connect() as conn:
+            backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        parent = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if not Path(f"/proc/{parent}/comm").read_text().startswith("postgres"):
+            return None
+        return parent
+    except (OSError, ValueError, IndexError):
+        return None
+    finally:
+        engine.dispose()
 
 
 def drop_pg_database(admin_url: str, name: str) -> None:
@@ -673,7 +694,7 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.pages import Server, free_port
+    from bench.pages import Server, free_port, tree_cpu_seconds
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_database_arguments(parser)
@@ -711,12 +732,15 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server = Server("app", serve_argv(port, args.workers), port, server_env(url, tmp), tmp)
         server.wait_ready()
+        postmaster = local_postmaster(url) if args.db == "postgresql" else None
+        db_cpu0 = tree_cpu_seconds(postmaster, reaped=True) if postmaster else 0.0
         cpu0 = server.cpu_seconds()
         plan = Plan(
             port, seeded.process_id, args.concurrency, time.monotonic() + args.time_limit, args.receipts
         )
         outcomes, elapsed = drive_parallel(plan, seeded.voters, args.clients)
         cpu = server.cpu_seconds() - cpu0
+        db_cpu = tree_cpu_seconds(postmaster, reaped=True) - db_cpu0 if postmaster else None
         statuses = [s for o in outcomes for s in o.statuses]
         acked = [o for o in outcomes if o.acknowledged]
         errors = [o for o in outcomes if o.problem]
@@ -733,6 +757,10 @@ def main(argv: list[str] | None = None) -> int:
             f"p90 {percentile(latencies, 0.9):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms   "
             f"server CPU {1000 * cpu / max(1, len(acked)):.2f} ms/ballot"
         )
+        if db_cpu is not None:
+            # The whole local server (autovacuum, other databases too); backends that ended during the run
+            # (the app replaces its connections every 10 s) count through the server's reaped children.
+            print(f"  PostgreSQL server CPU {1000 * db_cpu / max(1, len(acked)):.2f} ms/ballot")
         print(f"  errors: {len(errors)}, 5xx answers: {server_errors}, load average {os.getloadavg()[0]:.1f}")
         for o in errors[:5]:
             print(f"    resident {o.user_id}: {o.problem}")

@@ -64,6 +64,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def tree_cpu_seconds(root: int, *, reaped: bool = False) -> float:
+    """User + system CPU time so far of process ``root`` and all its living descendants (from ``/proc``).
+    ``reaped``: add the time of the children ``root`` has already waited for (a PostgreSQL server's
+    finished backends, whose time the kernel adds to their parent's)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        stats[pid] = fields
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0.0, [root]
+    if reaped and root in stats:
+        total += (int(stats[root][13]) + int(stats[root][14])) / tick  # cutime, cstime
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += (int(stats[pid][11]) + int(stats[pid][12])) / tick  # utime, stime
+        todo += children.get(pid, [])
+    return total
+
+
 class Server:
     """A server process in its own process group, logging to a file; stopped by its own pid."""
 
@@ -94,26 +122,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and all its worker processes so far."""
-        tick = os.sysconf("SC_CLK_TCK")
-        children: dict[int, list[int]] = {}
-        stats: dict[int, list[str]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            pid = int(entry.name)
-            stats[pid] = fields
-            children.setdefault(int(fields[1]), []).append(pid)
-        total, todo = 0.0, [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            if pid in stats:
-                total += (int(stats[pid][11]) + int(stats[pid][12])) / tick
-            todo += children.get(pid, [])
-        return total
+        return tree_cpu_seconds(self.proc.pid)
 
     def tail(self, lines: int = 30) -> str:
         try:

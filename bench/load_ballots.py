@@ -229,13 +229,15 @@ def local_postmaster(url: str) -> int | None:
     processes can be read here (the parent of this connection's backend), else None."""
     from sqlalchemy import create_engine, make_url, text
 
+    from bench.pages import stat_fields
+
     if make_url(url).host not in (None, "", "127.0.0.1", "localhost", "::1"):
         return None
     engine = create_engine(make_url(url))
     try:
         with engine.connect() as conn:
             backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-        parent = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        parent = int(stat_fields(backend)[1])
         if not Path(f"/proc/{parent}/comm").read_text().startswith("postgres"):
             return None
         return parent

@@ -64,22 +64,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def tree_cpu_seconds(root: int, *, reaped: bool = False) -> float:
-    """User + system CPU time so far of process ``root`` and all its living descendants (from ``/proc``).
-    ``reaped``: add the time of the children ``root`` has already waited for (a PostgreSQL server's
-    finished backends, whose time the kernel adds to their parent's)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
+def stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name: state, parent pid, … (``proc(5)``, from
+    field 3 on). OSError when the process is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_stats() -> dict[int, list[str]]:
+    """``stat_fields`` of every process on the machine that could be read."""
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(entry.name)] = stat_fields(int(entry.name))
         except OSError:
             continue
-        pid = int(entry.name)
-        stats[pid] = fields
+    return stats
+
+
+def tree_cpu_seconds(root: int, *, reaped: bool = False) -> float:
+    """User + system CPU time so far of process ``root`` and all its living descendants (from ``/proc``).
+    ``reaped``: add the time of the children ``root`` has already waited for (a PostgreSQL server's
+    finished backends, whose time the kernel adds to their parent's)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = process_stats()
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
         children.setdefault(int(fields[1]), []).append(pid)
     total, todo = 0.0, [root]
     if reaped and root in stats:

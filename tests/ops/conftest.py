@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from bench import load_ballots as lb
+from bench.pages import process_stats
 from tests.conftest import BACKENDS, TEST_DATABASE_URL, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,18 +51,10 @@ def ops_db(request, tmp_path) -> Iterator[OpsDatabase]:
 
 
 def children(pid: int) -> list[int]:
-    """The direct child processes of ``pid`` (from /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(entry.name))
-    return sorted(out)
+    """The direct child processes of ``pid`` (from /proc), zombies left out."""
+    return sorted(
+        child for child, fields in process_stats().items() if int(fields[1]) == pid and fields[0] != "Z"
+    )
 
 
 class Serve:

@@ -1,9 +1,9 @@
 """The web layer shared by every package: templates, the per-request unit of work, rendering, errors.
 
 A route is a plain function ``handler(request, db) -> Response`` wrapped by ``@view``: the form is
-parsed first, then the handler runs in a worker thread with its own database session, the signed-in
-user and the locale set. The session commits once after the handler returns and rolls back on any
-exception, so a change and its audit entry land together or not at all.
+parsed first, then the handler runs (on the event loop's thread or a worker thread: ``_lane``) with its
+own database session, the signed-in user and the locale set. The session commits once after the handler
+returns and rolls back on any exception, so a change and its audit entry land together or not at all.
 """
 
 from __future__ import annotations
@@ -284,9 +284,10 @@ def view(handler: Handler | None = None, *, deferred_write: bool = False, long: 
     ``deferred_write=True`` it starts as a read and the handler calls ``app.database.begin_write(db)`` right
     before its first write, so the reads before it do not hold the lock (``@view(deferred_write=True)``).
 
-    Units of work run on the worker's own few threads (``WEB_THREADS``, see ``_lane``); ``long=True`` marks
-    a handler that may run for seconds (exports, imports of files): it runs on the shared pool instead, so
-    it never holds up the short requests of its worker."""
+    A worker runs its units of work one at a time on its event loop's own thread (``WEB_THREADS=1``, the
+    default), or on a few threads of its own (``WEB_THREADS`` > 1) or anyio's shared pool (0); see ``_lane``.
+    ``long=True`` marks a handler that may run for seconds (exports, imports of files): it always runs on
+    the shared pool, so it never holds up the short requests of its worker."""
     if handler is None:
         return functools.partial(view, deferred_write=deferred_write, long=long)
 
@@ -297,26 +298,43 @@ def view(handler: Handler | None = None, *, deferred_write: bool = False, long: 
             request.state.form = (
                 parsed if parsed is not None else await request.form(max_files=10, max_fields=MAX_FORM_FIELDS)
             )
-        work = functools.partial(_run, handler, request, deferred_write)
-        return await anyio.to_thread.run_sync(work, limiter=None if long else _lane(request))
+        return await _unit(request, functools.partial(_run, handler, request, deferred_write), long=long)
 
     return endpoint
 
 
-def _lane(request: Request) -> anyio.CapacityLimiter | None:
-    """The limiter of this worker's unit-of-work threads (``WEB_THREADS``, default 1), or None for anyio's
-    shared pool of 40 threads (``WEB_THREADS=0``).
+INLINE = object()  # _lane's answer for WEB_THREADS=1: run on the event loop's thread
+
+
+async def _unit(request: Request, work: Callable[[], Response], *, long: bool = False) -> Response:
+    """Run the unit of work ``work`` where ``_lane`` says (``long``: always on the shared pool)."""
+    lane = None if long else _lane(request)
+    if lane is INLINE:
+        return work()
+    return await anyio.to_thread.run_sync(work, limiter=lane)
+
+
+def _lane(request: Request) -> anyio.CapacityLimiter | object | None:
+    """Where this worker runs a unit of work: ``INLINE`` on its event loop's own thread (``WEB_THREADS=1``,
+    the default), a limiter of that many threads (2–64), or None for anyio's shared pool of 40 (0).
 
     Python runs one thread at a time (the GIL). Many threads taking turns cost CPU in switches and, worse,
     stretch every critical section: a unit of work holding SQLite's write lock, or a PostgreSQL row lock,
     waits for the GIL behind the others while everyone else waits for its lock. Measured with
     bench/load_ballots.py on 2 cores, 2 workers, 64 connections (SQLite): 40 threads 280 ballots/s, 2
-    threads 402, 1 thread 440–505; PostgreSQL 178 → 307. So each worker runs its units of work one (or a few)
-    at a time, like a classic pre-fork server, and scales with ``--workers``; the event loop still takes
-    connections, reads bodies and answers cached pages meanwhile."""
+    threads 402, 1 thread 440–505; PostgreSQL 178 → 307. So each worker runs its units of work one at a
+    time, like a classic pre-fork server, and scales with ``--workers``.
+
+    One thread of its own still cost a hand-off per request (a queue, two wake-ups) and the GIL's ping-pong
+    between that thread and the event loop: running the unit of work on the loop's thread itself used
+    8–17 % less server CPU per ballot (bench/README.md, stop 6). The loop then answers other connections
+    (health checks, metrics, static files, cached pages) between units of work rather than during them;
+    handlers marked ``long`` still run on the shared pool."""
     threads = settings_of(request).web_threads
     if threads <= 0:
         return None
+    if threads == 1:
+        return INLINE
     state = request.app.state
     lanes = getattr(state, "web_lanes", None)
     if lanes is None:
@@ -340,9 +358,7 @@ async def render_error(request: Request, exc: Exception) -> Response:
         return error_page(req, status)
 
     try:
-        return await anyio.to_thread.run_sync(
-            functools.partial(_run, handler, request), limiter=_lane(request)
-        )
+        return await _unit(request, functools.partial(_run, handler, request))
     except Exception:  # the database may be what failed: answer without it
         log.exception("error page failed")
         return HTMLResponse("<!doctype html><title>Error</title><h1>Error</h1>", status_code=status)

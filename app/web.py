@@ -326,10 +326,10 @@ def _lane(request: Request) -> anyio.CapacityLimiter | object | None:
     time, like a classic pre-fork server, and scales with ``--workers``.
 
     One thread of its own still cost a hand-off per request (a queue, two wake-ups) and the GIL's ping-pong
-    between that thread and the event loop: running the unit of work on the loop's thread itself used
-    8–17 % less server CPU per ballot (bench/README.md, stop 6). The loop then answers other connections
-    (health checks, metrics, static files, cached pages) between units of work rather than during them;
-    handlers marked ``long`` still run on the shared pool."""
+    between that thread and the event loop: running the unit of work on the loop's thread itself used 14 %
+    less server CPU per ballot on PostgreSQL, 4 % on SQLite (medians; bench/README.md, stop 6). The loop
+    then answers other connections (health checks, metrics, static files, cached pages) between units of
+    work rather than during them; handlers marked ``long`` still run on the shared pool."""
     threads = settings_of(request).web_threads
     if threads <= 0:
         return None

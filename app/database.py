@@ -96,11 +96,19 @@ def make_engine(settings: Settings) -> Engine:
         from app.pgdriver import DescribedCursor
 
         connect_args["cursor_factory"] = DescribedCursor
+    if "connect_timeout" not in url:  # unless the deployment's URL sets its own
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
     engine = create_engine(
         url, pool_size=10, max_overflow=10, pool_recycle=RECYCLE_SECONDS, connect_args=connect_args
     )
     ping_after_idle(engine)
     return engine
+
+
+# Seconds a new PostgreSQL connection may take (libpq's connect_timeout; its default is to wait for as long
+# as TCP does, minutes). A unit of work holds its worker's event loop (app/web.py, ``_lane``), so a database
+# host that stops answering, rather than refusing, must end in a quick 503, not a stalled worker.
+CONNECT_TIMEOUT = 5
 
 
 # A pooled PostgreSQL connection is replaced once it is this old, so that PostgreSQL plans the app's

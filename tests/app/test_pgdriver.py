@@ -113,3 +113,48 @@ def test_old_connections_are_replaced_so_statements_are_planned_again(pg, monkey
             assert conn.execute(prepared).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_a_silent_database_host_times_out(monkeypatch):
+    """A host that takes the TCP connection but never answers (a hung server, a full backlog) ends in an
+    error after ``CONNECT_TIMEOUT`` seconds, not after TCP's minutes: the worker's loop is held meanwhile."""
+    import socket
+    import threading
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from app.settings import Settings
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # connections complete in the kernel; nobody ever reads or answers them
+    port = listener.getsockname()[1]
+    monkeypatch.setattr(database, "CONNECT_TIMEOUT", 1)
+    settings = Settings(
+        environment="development",
+        database_url=f"postgresql+psycopg://mitmachen@127.0.0.1:{port}/mitmachen",
+    )
+    engine = database.make_engine(settings)
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    try:
+        started = time.monotonic()
+        attempt = threading.Thread(target=connect, daemon=True)  # without the timeout it would hang
+        attempt.start()
+        attempt.join(10)
+        assert outcome, "the connection attempt still waits after 10 s"
+        assert isinstance(outcome[0], OperationalError)
+        assert time.monotonic() - started < 5
+    finally:
+        listener.close()
+        if outcome:
+            engine.dispose()

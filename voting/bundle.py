@@ -41,7 +41,7 @@ from voting.models import DistrictBudget, Process, Project, TallyRun
 from voting.verifier import BUNDLE_FORMAT, BUNDLE_VERSION
 
 HERE = Path(__file__).resolve().parent
-VERIFIER_MODULES = ("merkle", "selection", "verifier_rules", "verifier")
+VERIFIER_MODULES = ("merkle", "selection", "verifier_rules", "verifier_replay", "verifier")
 HEADS_PAGE = 1000
 README = """Mitmachen audit bundle (format {version})
 
@@ -93,14 +93,15 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 
 
 def verifier_source() -> str:
-    """verify.py: merkle.py, selection.py, verifier_rules.py and verifier.py in one file, their imports of
-    each other removed (an aliased import becomes an assignment). Raises BundleError if two of the modules
-    define the same top-level name, which would make the single file behave differently."""
+    """verify.py: merkle.py, selection.py, verifier_rules.py, verifier_replay.py and verifier.py in one file,
+    their imports of each other removed (an aliased import becomes an assignment). Raises BundleError if two
+    of the modules define the same top-level name, which would make the single file behave differently."""
     parts = [
         '"""Standalone verifier of Mitmachen audit bundles: python verify.py BUNDLE (zip or folder).\n\n'
-        "Generated from voting/merkle.py, voting/selection.py, voting/verifier_rules.py and voting/verifier.py\n"
-        "of the Mitmachen source code (concatenated; their imports of each other removed). Needs Python 3.11+\n"
-        'and the "cryptography" package. Exit status: 0 valid, 1 invalid, 2 unreadable.\n"""\n\n',
+        "Generated from voting/merkle.py, voting/selection.py, voting/verifier_rules.py,\n"
+        "voting/verifier_replay.py and voting/verifier.py of the Mitmachen source code (concatenated; their\n"
+        'imports of each other removed). Needs Python 3.11+ and the "cryptography" package. Exit status:\n'
+        '0 valid, 1 invalid, 2 unreadable.\n"""\n\n',
         "from __future__ import annotations\n",
     ]
     seen: dict[str, str] = {}

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, delete, event, select
+from sqlalchemy import DateTime, Engine, create_engine, delete, event, make_url, select
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -96,7 +96,7 @@ def make_engine(settings: Settings) -> Engine:
         from app.pgdriver import DescribedCursor
 
         connect_args["cursor_factory"] = DescribedCursor
-    if "connect_timeout" not in url:  # unless the deployment's URL sets its own
+    if "connect_timeout" not in make_url(url).query:  # unless the deployment's URL sets its own
         connect_args["connect_timeout"] = CONNECT_TIMEOUT
     engine = create_engine(
         url, pool_size=10, max_overflow=10, pool_recycle=RECYCLE_SECONDS, connect_args=connect_args

@@ -158,3 +158,20 @@ def test_a_silent_database_host_times_out(monkeypatch):
         listener.close()
         if outcome:
             engine.dispose()
+
+
+def test_the_urls_own_connect_timeout_is_kept(monkeypatch):
+    """``?connect_timeout=N`` in DATABASE_URL wins over ``CONNECT_TIMEOUT``; a name that merely contains
+    the word does not count as setting it."""
+    from app.settings import Settings
+
+    seen: list[dict] = []
+    monkeypatch.setattr(database, "create_engine", lambda url, **kw: seen.append(kw["connect_args"]))
+    monkeypatch.setattr(database, "ping_after_idle", lambda engine: None)
+    for url in (
+        "postgresql+psycopg://u@127.0.0.1/db?connect_timeout=30",
+        "postgresql+psycopg://u@127.0.0.1/connect_timeout_db",
+    ):
+        database.make_engine(Settings(environment="development", database_url=url))
+    assert "connect_timeout" not in seen[0]
+    assert seen[1]["connect_timeout"] == database.CONNECT_TIMEOUT
